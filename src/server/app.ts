@@ -1,0 +1,200 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { CloseCode } from '../protocol/protocol.js';
+import type { Config } from './config.js';
+import { Hub } from './hub/Hub.js';
+import type { MessageStore } from './store/MessageStore.js';
+import { SqliteStore } from './store/SqliteStore.js';
+import { startHeartbeat } from './transport/heartbeat.js';
+import { attachLegacyChat } from './transport/legacyChat.js';
+import { attachLegacyLogin } from './transport/legacyLogin.js';
+import { ParleyConnection } from './transport/ParleyConnection.js';
+import { iceProvider } from './turn.js';
+
+export interface BuildOptions {
+  logger?: Logger;
+  /** Use this store instead of opening config.dbPath (tests). */
+  store?: MessageStore;
+  /** Interval of WebSocket pings that detect dead connections. */
+  heartbeatMs?: number;
+}
+
+export interface Listening {
+  port: number;
+  legacyChatPort: number | null;
+  legacyLoginPort: number | null;
+}
+
+export interface ParleyServer {
+  readonly hub: Hub;
+  readonly store: MessageStore;
+  readonly http: FastifyInstance;
+  listen(): Promise<Listening>;
+  /** Closes every socket with 1001, flushes the store and stops listening. Idempotent. */
+  close(): Promise<void>;
+}
+
+const PLACEHOLDER_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Parley</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><h1>Parley</h1><p>The server is running. The web app has not been built into this copy yet
+(<code>npm run build</code>).</p></body></html>`;
+
+/** Builds a Parley server from its config. Starts nothing until listen(); no side effects on import. */
+export function buildServer(config: Config, options: BuildOptions = {}): ParleyServer {
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const tls =
+    config.tlsCert !== null && config.tlsKey !== null
+      ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
+      : null;
+  const store = options.store ?? new SqliteStore({ path: config.dbPath, synchronous: config.dbSync });
+  const hub = new Hub({
+    store,
+    graceMs: config.graceMs,
+    callTimeoutMs: config.callTimeoutMs,
+    ice: iceProvider(config),
+    maxFrameBytes: config.maxFrameBytes,
+    logger,
+  });
+  const connectionOptions = {
+    maxFrameBytes: config.maxFrameBytes,
+    rateLimit: config.rateLimit,
+    rateBurst: config.rateBurst,
+    logger,
+  };
+  // Frames a bit over the limit get a coded error and the connection lives on; frames far over it
+  // are not worth reading, and ws closes those connections with 1009.
+  const hardMaxPayload = Math.max(config.maxFrameBytes * 4, 1024 * 1024);
+  const heartbeatMs = options.heartbeatMs ?? 30_000;
+
+  const http = Fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(tls ? { https: tls } : {}),
+  }) as unknown as FastifyInstance;
+  let shuttingDown = false;
+
+  http.get('/healthz', () => ({ status: 'ok' }));
+  http.get('/readyz', async (_request, reply) => {
+    const ready = !shuttingDown && store.ready();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+
+  const webRoot = resolve(config.webRoot);
+  const hasWebApp = existsSync(resolve(webRoot, 'index.html'));
+  if (hasWebApp) {
+    void http.register(fastifyStatic, { root: webRoot, index: 'index.html' });
+    // One URL per room: /r/<room> is the app itself; it reads the room from the path.
+    http.get('/r/*', (_request, reply) => reply.sendFile('index.html'));
+  } else {
+    http.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(PLACEHOLDER_PAGE));
+  }
+  http.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'no-referrer');
+    return payload;
+  });
+
+  const parleyWss = new WebSocketServer({ noServer: true, maxPayload: hardMaxPayload });
+  parleyWss.on('connection', (ws) => {
+    new ParleyConnection(ws, hub, connectionOptions);
+  });
+  const stops: (() => void)[] = [startHeartbeat(parleyWss, heartbeatMs)];
+  http.server.on('upgrade', (request, socket, head) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    parleyWss.handleUpgrade(request, socket, head, (ws) => {
+      parleyWss.emit('connection', ws, request);
+    });
+  });
+
+  const legacyServers: { server: HttpServer; wss: WebSocketServer; port: number; name: string }[] = [];
+  const makeLegacy = (name: 'chat' | 'login', port: number, attach: typeof attachLegacyChat, subprotocol: string | null) => {
+    const server = tls ? createHttpsServer(tls) : createHttpServer();
+    server.on('request', (_req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket' });
+      res.end(`This port speaks the legacy "${name}" WebSocket protocol.\n`);
+    });
+    const wss = new WebSocketServer({
+      server,
+      maxPayload: hardMaxPayload,
+      handleProtocols: (protocols) => (subprotocol && protocols.has(subprotocol) ? subprotocol : false),
+    });
+    stops.push(startHeartbeat(wss, heartbeatMs));
+    const adapter = attach(wss, hub, { ...connectionOptions, userlistCoalesceMs: config.userlistCoalesceMs });
+    stops.push(() => {
+      adapter.close();
+    });
+    legacyServers.push({ server, wss, port, name });
+  };
+  if (config.legacyChatPort !== null) makeLegacy('chat', config.legacyChatPort, attachLegacyChat, 'json');
+  if (config.legacyLoginPort !== null) makeLegacy('login', config.legacyLoginPort, attachLegacyLogin, null);
+
+  let closing: Promise<void> | null = null;
+
+  return {
+    hub,
+    store,
+    http,
+    async listen() {
+      await http.listen({ port: config.port, host: config.host });
+      const result: Listening = {
+        port: (http.server.address() as AddressInfo).port,
+        legacyChatPort: null,
+        legacyLoginPort: null,
+      };
+      for (const legacy of legacyServers) {
+        await new Promise<void>((resolveListen, reject) => {
+          legacy.server.once('error', reject);
+          legacy.server.listen(legacy.port, config.host, () => {
+            legacy.server.off('error', reject);
+            resolveListen();
+          });
+        });
+        const port = (legacy.server.address() as AddressInfo).port;
+        if (legacy.name === 'chat') result.legacyChatPort = port;
+        else result.legacyLoginPort = port;
+      }
+      logger.info(result, 'Parley is listening');
+      return result;
+    },
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        for (const stop of stops) stop();
+        const sockets = [parleyWss, ...legacyServers.map((l) => l.wss)].flatMap((w) => [...w.clients]);
+        for (const ws of sockets) ws.close(CloseCode.goingAway, 'server shutting down');
+        hub.close();
+        parleyWss.close();
+        await Promise.all(
+          legacyServers.map(
+            (l) =>
+              new Promise<void>((done) => {
+                l.wss.close();
+                l.server.close(() => {
+                  done();
+                });
+                l.server.closeAllConnections();
+              }),
+          ),
+        );
+        // Give close frames a moment to leave, then drop what is left.
+        await new Promise((r) => setTimeout(r, 50));
+        for (const ws of sockets) ws.terminate();
+        await http.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import type { MemberKind, Presence, ServerMessage } from '../../protocol/protocol.js';
+import type { Call } from './Call.js';
+
+/**
+ * One server message on its way out, serialized at most once however many sessions receive it
+ * (a room fan-out to a thousand members costs one JSON.stringify).
+ */
+export class Outbound {
+  #json: string | undefined;
+  constructor(readonly msg: ServerMessage) {}
+  get json(): string {
+    this.#json ??= JSON.stringify(this.msg);
+    return this.#json;
+  }
+}
+
+/** Where a session's messages go: one per connection, supplied by the transport. */
+export interface SessionSink {
+  deliver(out: Outbound): void;
+  /** Closes the connection, e.g. when the session is resumed elsewhere. */
+  close(code: number, reason: string): void;
+}
+
+/**
+ * live: a connection is attached. detached: the connection dropped and the grace period runs;
+ * nobody sees the user leave. ended: gone for good, the name is free again.
+ */
+export type SessionState = 'live' | 'detached' | 'ended';
+
+/** Frames kept for a detached session and sent when it resumes (call signaling only). */
+const DETACHED_BUFFER_MAX = 256;
+
+export class Session {
+  state: SessionState = 'live';
+  sink: SessionSink | null;
+  readonly rooms = new Set<string>();
+  status: 'online' | 'away' = 'online';
+  call: Call | null = null;
+  /** The newest chat message id delivered to this session, the default resume point. */
+  lastDeliveredId = 0;
+  /** While a resume replays history, live chat is held here so nothing arrives out of order. */
+  replayHold: Outbound[] | null = null;
+  graceTimer: NodeJS.Timeout | null = null;
+  iceTimer: NodeJS.Timeout | null = null;
+  readonly #detachedBuffer: Outbound[] = [];
+
+  constructor(
+    readonly id: string,
+    public name: string,
+    readonly kind: MemberKind,
+    readonly token: string,
+    sink: SessionSink,
+  ) {
+    this.sink = sink;
+  }
+
+  /** Legacy clients have no ring or decline: a call to them is accepted at once. */
+  get autoAccept(): boolean {
+    return this.kind !== 'parley';
+  }
+
+  get presence(): Presence {
+    return this.call?.state === 'active' ? 'inCall' : this.status;
+  }
+
+  send(out: Outbound): void {
+    if (this.state === 'live' && this.sink) {
+      if (out.msg.type === 'message') {
+        if (this.replayHold) {
+          this.replayHold.push(out);
+          return;
+        }
+        this.lastDeliveredId = Math.max(this.lastDeliveredId, out.msg.message.id);
+      }
+      this.sink.deliver(out);
+      return;
+    }
+    // Detached: chat is replayed from the store and rooms/calls are re-sent on resume, but call
+    // signaling exists nowhere else, so keep the latest of it for the few seconds of a reconnect.
+    if (this.state === 'detached' && (out.msg.type === 'signal' || out.msg.type === 'callMedia')) {
+      this.#detachedBuffer.push(out);
+      if (this.#detachedBuffer.length > DETACHED_BUFFER_MAX) this.#detachedBuffer.shift();
+    }
+  }
+
+  /** Takes the signaling buffered while detached. */
+  drainDetachedBuffer(): Outbound[] {
+    return this.#detachedBuffer.splice(0);
+  }
+}

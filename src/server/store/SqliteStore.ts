@@ -1,0 +1,228 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AppendResult,
+  Conversation,
+  MessageStore,
+  MissedQuery,
+  NewMessage,
+  StoredMessage,
+} from './MessageStore.js';
+
+/**
+ * Schema migrations, applied in order; PRAGMA user_version records how many have run. Append new
+ * ones, never edit a released one.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE messages (
+     id          INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts          INTEGER NOT NULL,
+     sender_id   TEXT    NOT NULL,
+     sender_name TEXT    NOT NULL,
+     client_id   TEXT    NOT NULL,
+     text        TEXT    NOT NULL,
+     room        TEXT,
+     recipient   TEXT,
+     dm_key      TEXT,
+     UNIQUE (sender_id, client_id)
+   );
+   CREATE INDEX messages_room ON messages (room, id) WHERE room IS NOT NULL;
+   CREATE INDEX messages_dm ON messages (dm_key, id) WHERE dm_key IS NOT NULL;
+   CREATE INDEX messages_recipient ON messages (recipient, id) WHERE recipient IS NOT NULL;
+   CREATE INDEX messages_sender_dm ON messages (sender_id, id) WHERE recipient IS NOT NULL;`,
+];
+
+interface Row {
+  id: number;
+  ts: number;
+  sender_id: string;
+  sender_name: string;
+  client_id: string;
+  text: string;
+  room: string | null;
+  recipient: string | null;
+}
+
+export function dmKey(a: string, b: string): string {
+  return a < b ? `${a}|${b}` : `${b}|${a}`;
+}
+
+function toMessage(row: Row): StoredMessage {
+  return {
+    id: row.id,
+    ts: row.ts,
+    senderId: row.sender_id,
+    senderName: row.sender_name,
+    clientId: row.client_id,
+    text: row.text,
+    room: row.room,
+    to: row.recipient,
+  };
+}
+
+interface Pending {
+  message: NewMessage;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:'. */
+  path: string;
+  /**
+   * 'full' syncs the WAL on every commit, so an acknowledged message survives a power cut as well
+   * as a crash; 'normal' survives a crash of the process only.
+   */
+  synchronous?: 'full' | 'normal';
+  now?: () => number;
+}
+
+/**
+ * MessageStore on a SQLite file in WAL mode.
+ *
+ * Appends are group-committed: every append made in the same turn of the event loop goes into one
+ * transaction, so a burst of messages costs one fsync instead of one each, and each caller's
+ * promise resolves only after that transaction has committed.
+ */
+export class SqliteStore implements MessageStore {
+  readonly #db: Database.Database;
+  readonly #now: () => number;
+  #pending: Pending[] = [];
+  #flushScheduled = false;
+  #closed = false;
+  readonly #insert: Database.Statement;
+  readonly #findDuplicate: Database.Statement<[string, string], Row>;
+  readonly #byId: Database.Statement<[number | bigint], Row>;
+  readonly #commitBatch: (batch: Pending[]) => AppendResult[];
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.#db = new Database(options.path);
+    this.#now = options.now ?? Date.now;
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.#db.pragma('busy_timeout = 5000');
+    this.#migrate();
+    this.#insert = this.#db.prepare(
+      `INSERT INTO messages (ts, sender_id, sender_name, client_id, text, room, recipient, dm_key)
+       VALUES (@ts, @senderId, @senderName, @clientId, @text, @room, @to, @dmKey)
+       ON CONFLICT (sender_id, client_id) DO NOTHING`,
+    );
+    this.#findDuplicate = this.#db.prepare(
+      'SELECT * FROM messages WHERE sender_id = ? AND client_id = ?',
+    );
+    this.#byId = this.#db.prepare('SELECT * FROM messages WHERE id = ?');
+    this.#commitBatch = this.#db.transaction((batch: Pending[]) =>
+      batch.map(({ message }) => this.#appendOne(message)),
+    );
+  }
+
+  #migrate(): void {
+    const version = this.#db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `database schema version ${version} is newer than this Parley (${MIGRATIONS.length}); upgrade Parley`,
+      );
+    }
+    for (let i = version; i < MIGRATIONS.length; i++) {
+      const sql = MIGRATIONS[i]!;
+      this.#db.transaction(() => {
+        this.#db.exec(sql);
+        this.#db.pragma(`user_version = ${i + 1}`);
+      })();
+    }
+  }
+
+  #appendOne(message: NewMessage): AppendResult {
+    const info = this.#insert.run({
+      ...message,
+      ts: this.#now(),
+      dmKey: message.to === null ? null : dmKey(message.senderId, message.to),
+    });
+    if (info.changes === 1) {
+      return { message: toMessage(this.#byId.get(info.lastInsertRowid)!), duplicate: false };
+    }
+    const existing = this.#findDuplicate.get(message.senderId, message.clientId);
+    if (!existing) throw new Error('insert ignored but no earlier copy found');
+    return { message: toMessage(existing), duplicate: true };
+  }
+
+  append(message: NewMessage): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ message, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => {
+          this.#flush();
+        });
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    if (batch.length === 0) return;
+    let results: AppendResult[];
+    try {
+      results = this.#commitBatch(batch);
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    batch.forEach((p, i) => {
+      p.resolve(results[i]!);
+    });
+  }
+
+  history(conversation: Conversation, before: number | undefined, limit: number): Promise<StoredMessage[]> {
+    const beforeId = before ?? Number.MAX_SAFE_INTEGER;
+    const rows =
+      'room' in conversation
+        ? this.#db
+            .prepare<[string, number, number], Row>(
+              'SELECT * FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?',
+            )
+            .all(conversation.room, beforeId, limit)
+        : this.#db
+            .prepare<[string, number, number], Row>(
+              'SELECT * FROM messages WHERE dm_key = ? AND id < ? ORDER BY id DESC LIMIT ?',
+            )
+            .all(dmKey(conversation.userA, conversation.userB), beforeId, limit);
+    return Promise.resolve(rows.reverse().map(toMessage));
+  }
+
+  missed(query: MissedQuery): Promise<StoredMessage[]> {
+    const rooms = JSON.stringify(query.rooms);
+    const rows = this.#db
+      .prepare<[number, string, string, string, number], Row>(
+        `SELECT * FROM messages
+         WHERE id > ?
+           AND (room IN (SELECT value FROM json_each(?))
+                OR recipient = ? OR (recipient IS NOT NULL AND sender_id = ?))
+         ORDER BY id ASC LIMIT ?`,
+      )
+      .all(query.afterId, rooms, query.userId, query.userId, query.limit);
+    return Promise.resolve(rows.map(toMessage));
+  }
+
+  lastId(): Promise<number> {
+    const row = this.#db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM messages').get();
+    return Promise.resolve(row?.id ?? 0);
+  }
+
+  ready(): boolean {
+    return !this.#closed && this.#db.open;
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#flush();
+    this.#closed = true;
+    this.#db.close();
+    return Promise.resolve();
+  }
+}

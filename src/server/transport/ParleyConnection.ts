@@ -1,0 +1,193 @@
+import type { WebSocket } from 'ws';
+import {
+  CloseCode,
+  ErrorCode,
+  PROTOCOL_VERSIONS,
+  type ClientMessage,
+  type ServerMessage,
+} from '../../protocol/protocol.js';
+import { parseClientMessage } from '../../protocol/validate.js';
+import { UserError } from '../errors.js';
+import type { Hub, HubLogger } from '../hub/Hub.js';
+import type { Outbound, Session, SessionSink } from '../hub/Session.js';
+import { RateLimiter } from './RateLimiter.js';
+import { rawLength, rawToString, safeSend } from './heartbeat.js';
+
+export interface ConnectionOptions {
+  maxFrameBytes: number;
+  rateLimit: number;
+  rateBurst: number;
+  logger: HubLogger;
+}
+
+/** A client that has this much unsent data queued is not reading; drop it rather than buffer more. */
+const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * One WebSocket speaking the Parley protocol. It turns frames into hub calls and hub messages into
+ * frames, and is the single place where errors become wire errors or close codes:
+ * a UserError is answered with `{type:"error"}` and the connection stays open; anything else is a
+ * bug, logged, and closes only this connection with 1011.
+ */
+export class ParleyConnection implements SessionSink {
+  readonly #ws: WebSocket;
+  readonly #hub: Hub;
+  readonly #opts: ConnectionOptions;
+  readonly #limiter: RateLimiter;
+  #session: Session | null = null;
+  /** Set while an async frame (sign-in, chat) is being handled; later frames wait behind it. */
+  #busy: Promise<void> | null = null;
+  #queue: string[] = [];
+  #lastRateError = 0;
+
+  constructor(ws: WebSocket, hub: Hub, options: ConnectionOptions) {
+    this.#ws = ws;
+    this.#hub = hub;
+    this.#opts = options;
+    this.#limiter = new RateLimiter(options.rateLimit, options.rateBurst);
+    ws.on('message', (data, isBinary) => {
+      this.#onMessage(data, isBinary);
+    });
+    ws.on('close', () => {
+      this.#queue = [];
+      if (this.#session) this.#hub.detach(this.#session, this);
+    });
+    ws.on('error', (error) => {
+      this.#opts.logger.debug({ err: error }, 'parley socket error');
+    });
+  }
+
+  get session(): Session | null {
+    return this.#session;
+  }
+
+  deliver(out: Outbound): void {
+    if (this.#ws.bufferedAmount > SLOW_CONSUMER_BYTES) {
+      this.#opts.logger.warn({ user: this.#session?.id }, 'closing a connection that is not reading');
+      this.#ws.terminate();
+      return;
+    }
+    safeSend(this.#ws, out.json);
+  }
+
+  close(code: number, reason: string): void {
+    this.#ws.close(code, reason);
+  }
+
+  #send(msg: ServerMessage): void {
+    safeSend(this.#ws, JSON.stringify(msg));
+  }
+
+  #error(code: ErrorCode, message: string, ref: string | null, extra: { suggestion?: string } = {}): void {
+    this.#send({ type: 'error', code, message, ref, ...extra });
+  }
+
+  #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (isBinary) {
+      this.#ws.close(CloseCode.unsupportedData, 'binary frames are not supported');
+      return;
+    }
+    const verdict = this.#limiter.take();
+    if (verdict === 'flood') {
+      this.#opts.logger.warn({ user: this.#session?.id }, 'closing a flooding connection');
+      this.#ws.close(CloseCode.policyViolation, 'too many frames');
+      return;
+    }
+    if (verdict === 'drop') {
+      const now = Date.now();
+      if (now - this.#lastRateError >= 1000) {
+        this.#lastRateError = now;
+        this.#error(ErrorCode.rateLimited, 'too many frames; slow down', null);
+      }
+      return;
+    }
+    if (rawLength(data) > this.#opts.maxFrameBytes) {
+      this.#error(
+        ErrorCode.frameTooLarge,
+        `frame is larger than ${this.#opts.maxFrameBytes} bytes`,
+        null,
+      );
+      return;
+    }
+    const text = rawToString(data);
+    if (this.#busy) {
+      this.#queue.push(text);
+      return;
+    }
+    this.#process(text);
+  }
+
+  /** Handles one frame; if it is async, holds back the frames behind it so order is kept. */
+  #process(text: string): void {
+    const parsed = parseClientMessage(text);
+    if (!parsed.ok) {
+      this.#error(parsed.error.code, parsed.error.message, parsed.error.ref);
+      return;
+    }
+    const msg = parsed.value;
+    const ref = msg.ref ?? null;
+    let result: Promise<void> | void;
+    try {
+      result = this.#dispatch(msg);
+    } catch (error) {
+      this.#fail(error, ref);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.#busy = result
+        .catch((error: unknown) => {
+          this.#fail(error, ref);
+        })
+        .finally(() => {
+          this.#busy = null;
+          this.#drain();
+        });
+    }
+  }
+
+  #drain(): void {
+    while (!this.#busy && this.#queue.length > 0) {
+      this.#process(this.#queue.shift()!);
+    }
+  }
+
+  #dispatch(msg: ClientMessage): Promise<void> | void {
+    if (this.#session === null) {
+      if (msg.type === 'hello' || msg.type === 'resume') {
+        if (!msg.versions.some((v) => (PROTOCOL_VERSIONS as readonly number[]).includes(v))) {
+          throw new UserError(
+            ErrorCode.unsupportedVersion,
+            `this server speaks protocol versions ${PROTOCOL_VERSIONS.join(', ')}`,
+          );
+        }
+        if (msg.type === 'hello') {
+          // The schema has already normalized the name (trimmed, spaces collapsed).
+          this.#session = this.#hub.signIn(msg.name, 'parley', this, { ref: msg.ref ?? null });
+          return;
+        }
+        return this.#hub.resume(msg.token, msg.since, this, msg.ref ?? null).then((session) => {
+          if (this.#ws.readyState !== this.#ws.OPEN) {
+            this.#hub.detach(session, this);
+            return;
+          }
+          this.#session = session;
+        });
+      }
+      throw new UserError(ErrorCode.notSignedIn, 'sign in first: send hello or resume');
+    }
+    if (this.#session.state === 'ended') {
+      this.#ws.close(CloseCode.sessionEnded, 'session ended');
+      return;
+    }
+    return this.#hub.handle(this.#session, msg);
+  }
+
+  #fail(error: unknown, ref: string | null): void {
+    if (error instanceof UserError) {
+      this.#error(error.code, error.message, ref, error.extra);
+      return;
+    }
+    this.#opts.logger.error({ err: error, user: this.#session?.id }, 'unexpected error handling a frame');
+    this.#ws.close(CloseCode.internalError, 'internal error');
+  }
+}
