@@ -26,17 +26,21 @@ export const HISTORY_MAX = 100;
 export const SDP_MAX = 32_000;
 export const CANDIDATE_MAX = 1_000;
 
-/** Letters (any script), digits, space, dot, underscore, hyphen. */
-const NAME_PATTERN = /^[\p{L}\p{N} ._-]+$/u;
+/**
+ * Letters (any script), digits, space, dot, underscore, hyphen. Combining marks may follow the first
+ * character: Devanagari, Tamil and many other scripts cannot spell a name without vowel signs.
+ */
+const NAME_PATTERN = /^[\p{L}\p{N} ._-][\p{L}\p{M}\p{N} ._-]*$/u;
 /** Room names are URL-friendly: they appear in /r/<room>. */
 const ROOM_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 
 /**
- * Normalizes a display name the way the server compares and stores it: trimmed, inner runs of
- * spaces collapsed. Returns null when the result is not a valid name.
+ * Normalizes a display name the way the server compares and stores it: composed (NFC, so "José"
+ * typed with a combining accent is the same name as with "é"), trimmed, inner runs of spaces
+ * collapsed. Returns null when the result is not a valid name.
  */
 export function normalizeName(raw: string): string | null {
-  const name = raw.trim().replace(/\s+/g, ' ');
+  const name = raw.normalize('NFC').trim().replace(/\s+/g, ' ');
   if (name.length < 1 || name.length > NAME_MAX) return null;
   return NAME_PATTERN.test(name) ? name : null;
 }

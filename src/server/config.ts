@@ -137,7 +137,8 @@ function optionalStr(raw: string): string | null {
 
 function int(min: number, max: number): (raw: string) => number {
   return (raw) => {
-    const n = Number(raw.trim());
+    // Decimal digits only: Number('') is 0 (PORT= would mean "any free port") and Number('0x50') is 80.
+    const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
       throw new Error(`"${raw}" is not a whole number from ${min} to ${max}`);
     }

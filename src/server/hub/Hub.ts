@@ -91,9 +91,23 @@ export class Hub {
     sessionEnded: new Set(),
   };
   #closed = false;
+  /**
+   * The newest message id known to be stored and fanned out. A new session starts its replay
+   * point here: what was stored before it signed in is history, not something it missed.
+   */
+  #lastStoredId = 0;
 
   constructor(options: HubOptions) {
     this.#opts = { maxRoomsPerSession: 100, now: Date.now, ...options };
+    // Messages from before a restart are history too.
+    this.#opts.store.lastId().then(
+      (id) => {
+        this.#lastStoredId = Math.max(this.#lastStoredId, id);
+      },
+      (error: unknown) => {
+        this.#opts.logger.error({ err: error }, 'reading the newest message id failed');
+      },
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -180,6 +194,7 @@ export class Hub {
       finalName = suggestion;
     }
     const session = new Session(mintId('u', 9), finalName, kind, mintId('', 24), sink);
+    session.lastDeliveredId = this.#lastStoredId;
     this.#byId.set(session.id, session);
     this.#byName.set(finalName.toLowerCase(), session);
     this.#byToken.set(session.token, session);
@@ -454,7 +469,9 @@ export class Hub {
 
   async #store(input: Parameters<MessageStore['append']>[0]) {
     try {
-      return await this.#opts.store.append(input);
+      const result = await this.#opts.store.append(input);
+      this.#lastStoredId = Math.max(this.#lastStoredId, result.message.id);
+      return result;
     } catch (error) {
       this.#opts.logger.error({ err: error }, 'storing a message failed');
       throw new UserError(ErrorCode.internal, 'the message could not be stored; try again');

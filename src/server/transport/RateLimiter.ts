@@ -20,7 +20,8 @@ export class RateLimiter {
   /** 'ok' to go on, 'drop' to refuse this frame, 'flood' to close the connection. */
   take(): 'ok' | 'drop' | 'flood' {
     const t = this.now();
-    const refill = ((t - this.#last) / 1000) * this.rate;
+    // Date.now() can step backwards (NTP); that is no time passing, not a debt of tokens.
+    const refill = (Math.max(0, t - this.#last) / 1000) * this.rate;
     this.#last = t;
     this.#tokens = Math.min(this.burst, this.#tokens + refill);
     if (this.#tokens >= 1) {
