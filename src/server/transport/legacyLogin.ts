@@ -1,7 +1,17 @@
-import type { WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { Hub } from '../hub/Hub.js';
 import type { LegacyOptions } from './legacyChat.js';
+import { LegacyLoginConnection } from './LegacyLoginConnection.js';
 
-export function attachLegacyLogin(_wss: WebSocketServer, _hub: Hub, _options: LegacyOptions): { close(): void } {
-  return { close() {} };
+/** Serves the legacy "login" protocol on `wss` (see LegacyLoginConnection). */
+export function attachLegacyLogin(wss: WebSocketServer, hub: Hub, options: LegacyOptions): { close(): void } {
+  const onConnection = (ws: WebSocket): void => {
+    new LegacyLoginConnection(ws, hub, options);
+  };
+  wss.on('connection', onConnection);
+  return {
+    close() {
+      wss.off('connection', onConnection);
+    },
+  };
 }

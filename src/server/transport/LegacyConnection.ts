@@ -1,0 +1,435 @@
+import * as v from 'valibot';
+import type { WebSocket } from 'ws';
+import {
+  CloseCode,
+  ErrorCode,
+  type IceCandidateInit,
+  type SessionDescriptionInit,
+  type SignalData,
+  SignalDataSchema,
+} from '../../protocol/protocol.js';
+import { parseJsonObject } from '../../protocol/validate.js';
+import { UserError } from '../errors.js';
+import type { Call } from '../hub/Call.js';
+import type { Hub, HubLogger } from '../hub/Hub.js';
+import type { Outbound, Session, SessionSink } from '../hub/Session.js';
+import { RateLimiter } from './RateLimiter.js';
+import { rawLength, rawToString, safeSend } from './heartbeat.js';
+import { cleanLegacyName } from './legacyText.js';
+
+export interface LegacyConnectionOptions {
+  maxFrameBytes: number;
+  rateLimit: number;
+  rateBurst: number;
+  logger: HubLogger;
+}
+
+/** A client that has this much unsent data queued is not reading; drop it rather than buffer more. */
+const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * ICE candidates a legacy caller may send before the callee has accepted. A browser gathers a
+ * handful per network interface; the bound only stops a client from making the server hoard.
+ */
+const HELD_CANDIDATES_MAX = 64;
+
+/** What a legacy caller sent before the callee accepted: relayed, in order, once it does. */
+interface Held {
+  offer: SessionDescriptionInit;
+  candidates: (IceCandidateInit | null)[];
+}
+
+/** The call this connection's user is in, as far as the legacy wire is concerned. */
+interface LegacyCall {
+  id: string;
+  /** Kept because the hub has forgotten the call by the time it says the call ended. */
+  peerName: string;
+  /** Non-null from the invite until the held offer has been relayed. */
+  held: Held | null;
+}
+
+/**
+ * The part every legacy wire protocol shares: rate and size limits, the error funnel, and the
+ * mapping between legacy call frames (which name the peer and have no consent step) and the hub's
+ * calls (which have ids and ring first).
+ *
+ * Calls: a legacy offer to someone the user is not in a call with becomes hub.callInvite; the
+ * offer and early ICE candidates are held until the callee accepts (a Parley user is asked first;
+ * a legacy callee accepts at once) and then relayed as signals. Any later offer, answer or
+ * candidate between the two is relayed straight away. Whatever way a call ends, the legacy client
+ * is told with the protocol's own "peer gone" frame.
+ *
+ * Subclasses parse their protocol's frames and call offer(), answer(), candidate() and hangUp();
+ * they turn signals from the peer into frames in sendDescription(), sendCandidate() and
+ * sendPeerGone(). A UserError thrown while handling a frame is answered with errorFrame(); anything
+ * else is a bug, logged, and closes only this connection with 1011.
+ */
+export abstract class LegacyConnection implements SessionSink {
+  protected readonly ws: WebSocket;
+  protected readonly hub: Hub;
+  protected readonly logger: HubLogger;
+  readonly #maxFrameBytes: number;
+  readonly #limiter: RateLimiter;
+  #session: Session | null = null;
+  #call: LegacyCall | null = null;
+  /** Set while hub.callInvite runs, so the callRinging it delivers can take the held offer. */
+  #inviting: Held | null = null;
+  /** Set while an async frame (chat) is being handled; later frames wait behind it. */
+  #busy: Promise<void> | null = null;
+  #queue: string[] = [];
+  #lastRateError = 0;
+
+  constructor(ws: WebSocket, hub: Hub, options: LegacyConnectionOptions) {
+    this.ws = ws;
+    this.hub = hub;
+    this.logger = options.logger;
+    this.#maxFrameBytes = options.maxFrameBytes;
+    this.#limiter = new RateLimiter(options.rateLimit, options.rateBurst);
+    ws.on('message', (data, isBinary) => {
+      this.#onMessage(data, isBinary);
+    });
+    ws.on('close', () => {
+      this.#queue = [];
+      // Legacy sessions end with their connection; the hub ends the call and tells the peer.
+      if (this.#session) this.hub.detach(this.#session, this);
+    });
+    ws.on('error', (error) => {
+      this.logger.debug({ err: error }, 'legacy socket error');
+    });
+  }
+
+  /** The signed-in session, or null before sign-in. */
+  get session(): Session | null {
+    return this.#session;
+  }
+
+  /** Sends an already serialized frame (e.g. a user list shared by every connection). */
+  sendRaw(json: string): void {
+    if (this.ws.bufferedAmount > SLOW_CONSUMER_BYTES) {
+      this.logger.warn({ user: this.#session?.id }, 'closing a legacy connection that is not reading');
+      this.ws.terminate();
+      return;
+    }
+    safeSend(this.ws, json);
+  }
+
+  protected send(frame: object): void {
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  protected setSession(session: Session): void {
+    this.#session = session;
+  }
+
+  protected requireSession(): Session {
+    if (this.#session === null) throw new UserError(ErrorCode.notSignedIn, this.notSignedInMessage);
+    return this.#session;
+  }
+
+  /** The user a legacy client means by `name`, cleaned the way legacy names are at sign-in. */
+  protected lookup(name: string): Session | undefined {
+    const exact = this.hub.findByName(name);
+    if (exact) return exact;
+    const clean = cleanLegacyName(name);
+    return clean === null ? undefined : this.hub.findByName(clean);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What a subclass supplies
+
+  /** Handles one decoded frame (a JSON object). Throws UserError for frames it refuses. */
+  protected abstract dispatch(frame: Record<string, unknown>): Promise<void> | void;
+  /** The error frame for this protocol. */
+  protected abstract errorFrame(code: ErrorCode, message: string): object;
+  /** The error for text that is not a JSON object. */
+  protected abstract readonly badJsonError: UserError;
+  protected abstract readonly notSignedInMessage: string;
+  /** An offer or answer from the peer. */
+  protected abstract sendDescription(peerName: string, description: SessionDescriptionInit): void;
+  protected abstract sendCandidate(peerName: string, candidate: IceCandidateInit): void;
+  /** The call with `peerName` is over (hang-up, decline, busy, timeout, disconnect). */
+  protected abstract sendPeerGone(peerName: string): void;
+  /** Hub messages other than call events; most have no legacy counterpart and are dropped. */
+  protected deliverOther(_out: Outbound): void {
+    // Nothing by default.
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // SessionSink
+
+  deliver(out: Outbound): void {
+    const msg = out.msg;
+    switch (msg.type) {
+      case 'callRinging':
+      case 'callIncoming':
+        this.#callStarted(msg.callId);
+        return;
+      case 'callAccepted':
+        this.#callAccepted(msg.callId);
+        return;
+      case 'signal':
+        this.#signalIn(msg.callId, msg.data);
+        return;
+      case 'callEnded':
+        this.#callEnded(msg.callId);
+        return;
+      default:
+        this.deliverOther(out);
+    }
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Calls: legacy → hub
+
+  /** An offer to `targetName`: starts a call, or renegotiates the one with that user. */
+  protected offer(targetName: string, description: SessionDescriptionInit): void {
+    const session = this.requireSession();
+    const target = this.lookup(targetName);
+    if (!target) throw new UserError(ErrorCode.userNotFound, `no user called "${targetName.slice(0, 64)}"`);
+    const call = session.call;
+    if (call) {
+      if (call.peerOf(session) !== target) {
+        throw new UserError(ErrorCode.alreadyInCall, 'you are already in a call; hang up first');
+      }
+      this.#relay(session, call, { kind: 'description', description });
+      return;
+    }
+    this.#inviting = { offer: description, candidates: [] };
+    let started: Call | null;
+    try {
+      started = this.hub.callInvite(session, target.id, 'video');
+    } finally {
+      this.#inviting = null;
+    }
+    // Busy: the hub answered with callEnded for a call id this connection never saw.
+    if (started === null) this.sendPeerGone(target.name);
+  }
+
+  /** An answer; `peerName` (if given) must be the user the call is with. */
+  protected answer(peerName: string | null, description: SessionDescriptionInit): void {
+    const { session, call } = this.#currentCall(peerName);
+    this.#relay(session, call, { kind: 'description', description });
+  }
+
+  protected candidate(peerName: string | null, candidate: IceCandidateInit | null): void {
+    const { session, call } = this.#currentCall(peerName);
+    this.#relay(session, call, { kind: 'candidate', candidate });
+  }
+
+  /**
+   * Ends the sender's current call; with `peerName`, only if it is the call with that user. Never
+   * touches anyone else's call, and a hang-up with no call to end is a no-op (both sides may hang
+   * up at once, and the login client sends `leave` after the peer has gone).
+   */
+  protected hangUp(peerName: string | null): void {
+    const session = this.requireSession();
+    const call = session.call;
+    if (!call) return;
+    if (peerName && this.lookup(peerName) !== call.peerOf(session)) return;
+    // The client knows it hung up; forgetting the call first keeps callEnded from echoing back.
+    this.#call = null;
+    this.hub.callHangup(session, call.id);
+  }
+
+  #currentCall(peerName: string | null): { session: Session; call: Call } {
+    const session = this.requireSession();
+    const call = session.call;
+    if (!call) throw new UserError(ErrorCode.callNotFound, 'you are not in a call');
+    if (peerName && this.lookup(peerName) !== call.peerOf(session)) {
+      throw new UserError(ErrorCode.callNotFound, `you are not in a call with "${peerName.slice(0, 64)}"`);
+    }
+    return { session, call };
+  }
+
+  #relay(session: Session, call: Call, data: SignalData): void {
+    const held = this.#call?.id === call.id ? this.#call.held : null;
+    if (held) {
+      if (data.kind === 'candidate') {
+        if (held.candidates.length < HELD_CANDIDATES_MAX) held.candidates.push(data.candidate);
+      } else if (data.description.type === 'offer') {
+        // A newer offer from the same connection supersedes the one not yet delivered.
+        held.offer = data.description;
+      } else {
+        throw new UserError(ErrorCode.callState, 'the call has not been accepted yet');
+      }
+      return;
+    }
+    this.hub.signal(session, call.id, data);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Calls: hub → legacy
+
+  #callStarted(callId: string): void {
+    const session = this.#session;
+    const call = session?.call;
+    if (!session || !call || call.id !== callId) return;
+    this.#call = {
+      id: callId,
+      peerName: call.peerOf(session).name,
+      held: call.caller === session ? this.#inviting : null,
+    };
+  }
+
+  #callAccepted(callId: string): void {
+    if (this.#call?.id !== callId || this.#call.held === null) return;
+    // The hub tells the caller first; relay once the callee has heard of the accept too.
+    queueMicrotask(() => {
+      this.#flushHeld(callId);
+    });
+  }
+
+  #flushHeld(callId: string): void {
+    const mine = this.#call;
+    const session = this.#session;
+    if (!session || mine?.id !== callId || mine.held === null) return;
+    const held = mine.held;
+    mine.held = null;
+    try {
+      this.hub.signal(session, callId, { kind: 'description', description: held.offer });
+      for (const candidate of held.candidates) {
+        this.hub.signal(session, callId, { kind: 'candidate', candidate });
+      }
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #signalIn(callId: string, data: SignalData): void {
+    const mine = this.#call;
+    if (mine?.id !== callId) return;
+    if (data.kind === 'description') {
+      this.sendDescription(mine.peerName, data.description);
+    } else if (data.candidate !== null) {
+      // Legacy clients build an RTCIceCandidate from whatever arrives; null would throw there.
+      this.sendCandidate(mine.peerName, data.candidate);
+    }
+  }
+
+  #callEnded(callId: string): void {
+    const mine = this.#call;
+    if (mine?.id !== callId) return;
+    this.#call = null;
+    this.sendPeerGone(mine.peerName);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Frames in
+
+  #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (isBinary) {
+      this.ws.close(CloseCode.unsupportedData, 'binary frames are not supported');
+      return;
+    }
+    const verdict = this.#limiter.take();
+    if (verdict === 'flood') {
+      this.logger.warn({ user: this.#session?.id }, 'closing a flooding legacy connection');
+      this.ws.close(CloseCode.policyViolation, 'too many frames');
+      return;
+    }
+    if (verdict === 'drop') {
+      const now = Date.now();
+      if (now - this.#lastRateError >= 1000) {
+        this.#lastRateError = now;
+        this.#sendError(ErrorCode.rateLimited, 'too many frames; slow down');
+      }
+      return;
+    }
+    if (rawLength(data) > this.#maxFrameBytes) {
+      this.#sendError(ErrorCode.frameTooLarge, `frame is larger than ${this.#maxFrameBytes} bytes`);
+      return;
+    }
+    const text = rawToString(data);
+    if (this.#busy) {
+      this.#queue.push(text);
+      return;
+    }
+    this.#process(text);
+  }
+
+  /** Handles one frame; if it is async, holds back the frames behind it so order is kept. */
+  #process(text: string): void {
+    if (this.#session?.state === 'ended') {
+      this.ws.close(CloseCode.sessionEnded, 'session ended');
+      return;
+    }
+    const parsed = parseJsonObject(text);
+    if (!parsed.ok) {
+      this.#fail(this.badJsonError);
+      return;
+    }
+    let result: Promise<void> | void;
+    try {
+      result = this.dispatch(parsed.value);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.#busy = result
+        .catch((error: unknown) => {
+          this.#fail(error);
+        })
+        .finally(() => {
+          this.#busy = null;
+          this.#drain();
+        });
+    }
+  }
+
+  #drain(): void {
+    while (!this.#busy && this.#queue.length > 0) {
+      this.#process(this.#queue.shift()!);
+    }
+  }
+
+  #sendError(code: ErrorCode, message: string): void {
+    this.send(this.errorFrame(code, message));
+  }
+
+  #fail(error: unknown): void {
+    if (error instanceof UserError) {
+      this.#sendError(error.code, error.message);
+      return;
+    }
+    this.logger.error({ err: error, user: this.#session?.id }, 'unexpected error handling a legacy frame');
+    this.ws.close(CloseCode.internalError, 'internal error');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field readers shared by the legacy protocols
+
+/** Parses `frame` with `schema` or throws a bad_frame UserError naming the first problem. */
+export function readFrame<S extends v.GenericSchema>(schema: S, frame: unknown, type: string): v.InferOutput<S> {
+  const parsed = v.safeParse(schema, frame);
+  if (parsed.success) return parsed.output;
+  const issue = parsed.issues[0];
+  const path = v.getDotPath(issue);
+  const what = issue.received === 'undefined' && issue.kind === 'schema' ? 'is required' : issue.message;
+  throw new UserError(ErrorCode.badFrame, `${type}: ${path ? `${path} ${what}` : what}`);
+}
+
+/** A session description of the given type, checked with the same limits as Parley signals. */
+export function readDescription(
+  value: unknown,
+  type: 'offer' | 'answer',
+  field: string,
+): SessionDescriptionInit {
+  const parsed = v.safeParse(SignalDataSchema, { kind: 'description', description: value });
+  if (parsed.success && parsed.output.kind === 'description' && parsed.output.description.type === type) {
+    return parsed.output.description;
+  }
+  throw new UserError(ErrorCode.badFrame, `${field} must be an ${type} description ({type, sdp})`);
+}
+
+/** An ICE candidate (or null), checked with the same limits as Parley signals. */
+export function readCandidate(value: unknown, field: string): IceCandidateInit | null {
+  const parsed = v.safeParse(SignalDataSchema, { kind: 'candidate', candidate: value });
+  if (parsed.success && parsed.output.kind === 'candidate') return parsed.output.candidate;
+  throw new UserError(ErrorCode.badFrame, `${field} must be an ICE candidate ({candidate, sdpMid, sdpMLineIndex})`);
+}
