@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { WebSocket } from 'ws';
+import { type ClientOptions, WebSocket } from 'ws';
+import { rawToString } from '../../src/server/transport/heartbeat.js';
 import type { ClientMessageInput, ServerMessage } from '../../src/protocol/protocol.js';
 import { buildServer, type Listening, type ParleyServer } from '../../src/server/app.js';
 import { type Config, defaults } from '../../src/server/config.js';
@@ -61,8 +62,8 @@ export class RawClient<T = unknown> {
   readonly #closeWaiters: ((c: { code: number; reason: string }) => void)[] = [];
   readonly opened: Promise<void>;
 
-  constructor(url: string, protocols?: string | string[]) {
-    this.ws = new WebSocket(url, protocols);
+  constructor(url: string, protocols?: string | string[], options?: ClientOptions) {
+    this.ws = new WebSocket(url, protocols, options);
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => {
         resolve();
@@ -71,7 +72,7 @@ export class RawClient<T = unknown> {
     });
     this.ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      const text = String(data);
+      const text = rawToString(data);
       let msg: T;
       try {
         msg = JSON.parse(text) as T;
