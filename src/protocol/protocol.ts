@@ -70,10 +70,17 @@ const Room = v.pipe(
   v.check((s) => normalizeRoom(s) !== null, 'room must be 1–32 of a-z, 0-9, _ or -'),
   v.transform((s) => normalizeRoom(s) ?? s),
 );
-const ClientMsgId = v.pipe(v.string(), v.minLength(1), v.maxLength(CLIENT_ID_MAX));
+/** A UTF-16 surrogate without its partner: not text, and UTF-8 storage would turn it into U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const wellFormed = v.check(
+  (s: string) => !LONE_SURROGATE.test(s),
+  'must be well-formed Unicode (no lone surrogates)',
+);
+const ClientMsgId = v.pipe(v.string(), v.minLength(1), v.maxLength(CLIENT_ID_MAX), wellFormed);
 const Text = v.pipe(
   v.string(),
   v.maxLength(TEXT_MAX, `text must be at most ${TEXT_MAX} characters`),
+  wellFormed,
   v.check((s) => s.trim().length > 0, 'text must not be empty'),
 );
 const Versions = v.pipe(v.array(v.pipe(v.number(), v.integer())), v.minLength(1), v.maxLength(16));

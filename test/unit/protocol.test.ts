@@ -720,3 +720,25 @@ describe('normalizeRoom', () => {
     expect(normalizeRoom(raw)).toBeNull();
   });
 });
+
+describe('well-formed text', () => {
+  it.each([
+    ['a lone high surrogate', 'hi \uD83D there'],
+    ['a lone low surrogate', '\uDE00 hi'],
+    ['a reversed pair', '\uDE00\uD83D'],
+  ])('refuses chat text with %s, which storage would mangle', (_label, text) => {
+    const r = validateClientMessage({ type: 'chat', clientId: 'c1', room: 'lobby', text });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.code).toBe('bad_frame');
+  });
+
+  it('accepts a proper surrogate pair (emoji)', () => {
+    const r = validateClientMessage({ type: 'chat', clientId: 'c1', room: 'lobby', text: 'hi 😀' });
+    expect(r.ok).toBe(true);
+  });
+
+  it('refuses a clientId with a lone surrogate', () => {
+    const r = validateClientMessage({ type: 'chat', clientId: 'c\uD800', room: 'lobby', text: 'x' });
+    expect(r.ok).toBe(false);
+  });
+});
