@@ -31,7 +31,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/protocol/**/*.ts', 'src/client/**/*.ts'],
+    files: ['src/protocol/**/*.ts', 'src/client/**/*.ts', 'src/client/**/*.tsx'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['**/server/**', 'node:*'] }],
     },

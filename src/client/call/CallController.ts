@@ -1,0 +1,458 @@
+import { signal } from '@preact/signals';
+import type {
+  CallEndReason,
+  CallMedia,
+  IceServer,
+  Member,
+  ServerMessage,
+} from '../../protocol/protocol.js';
+import { PeerSession, type PeerNote } from '../rtc/PeerSession.js';
+import type { SignalingClient, WelcomeMessage } from '../signaling/SignalingClient.js';
+import { acquireMedia, type MediaProblem } from './media.js';
+import type { Ringtone } from './Ringtone.js';
+
+export type CallState = 'idle' | 'outgoing' | 'incoming' | 'connecting' | 'active' | 'ended';
+/** Why a call ended: the server's reasons, plus `error` for a refused invite. */
+export type EndReason = CallEndReason | 'error';
+
+const next: Record<CallState, readonly CallState[]> = {
+  idle: ['outgoing', 'incoming'],
+  outgoing: ['connecting', 'ended'],
+  incoming: ['connecting', 'ended'],
+  connecting: ['active', 'ended'],
+  active: ['ended'],
+  ended: ['idle', 'outgoing', 'incoming'],
+};
+
+export class InvalidStateError extends Error {
+  readonly code = 'invalid_state';
+  constructor(from: CallState, to: CallState) {
+    super(`call cannot go from ${from} to ${to}`);
+    this.name = 'InvalidStateError';
+  }
+}
+
+/** Everything the call UI renders. Documented field by field because views read nothing else. */
+export interface CallView {
+  state: CallState;
+  callId: string | null;
+  /** The other party. */
+  peer: Member | null;
+  role: 'caller' | 'callee';
+  /** Voice or video, as agreed (video only if both sides want it). */
+  media: CallMedia;
+  /** The callee's app is ringing (the server said callRinging). */
+  ringing: boolean;
+  /** Getting camera/microphone before inviting or accepting. */
+  preparing: boolean;
+  endReason: EndReason | null;
+  /** A human-readable problem: a refused invite, a negotiation failure. */
+  error: string | null;
+  /** Camera or microphone trouble, with what to do. */
+  mediaProblem: MediaProblem | null;
+  local: MediaStream | null;
+  remote: MediaStream | null;
+  micOn: boolean;
+  camOn: boolean;
+  peerAudio: boolean;
+  peerVideo: boolean;
+  /** When media first flowed (ms since epoch), for the call timer. */
+  startedAt: number | null;
+  /** The peer connection's connectionState, as last reported. */
+  link: RTCPeerConnectionState | null;
+  /** The server no longer knows the call (it restarted); media still flows peer to peer. */
+  signalingLost: boolean;
+}
+
+const initial: CallView = {
+  state: 'idle',
+  callId: null,
+  peer: null,
+  role: 'caller',
+  media: 'video',
+  ringing: false,
+  preparing: false,
+  endReason: null,
+  error: null,
+  mediaProblem: null,
+  local: null,
+  remote: null,
+  micOn: true,
+  camOn: true,
+  peerAudio: true,
+  peerVideo: true,
+  startedAt: null,
+  link: null,
+  signalingLost: false,
+};
+
+/**
+ * The call state machine: invite, ring, accept/decline/cancel/busy/timeout, media, hang-up.
+ * One call at a time. Owns the PeerSession and the local media; the UI only reads `view`.
+ */
+export class CallController {
+  readonly view = signal<CallView>(initial);
+  readonly #sig: SignalingClient;
+  readonly #ring: Ringtone;
+  #session: PeerSession | null = null;
+  #iceServers: IceServer[] = [];
+  #inviteRef: string | null = null;
+  #cancelWhenRinging = false;
+  #dismissTimer: ReturnType<typeof setTimeout> | null = null;
+  #seq = 0;
+
+  constructor(signaling: SignalingClient, ringtone: Ringtone) {
+    this.#sig = signaling;
+    this.#ring = ringtone;
+    signaling.events.on('welcome', (w) => {
+      this.#onWelcome(w);
+    });
+    signaling.events.on('message', (msg) => {
+      this.#handle(msg);
+    });
+  }
+
+  /** For tests and diagnostics only. */
+  get peerConnection(): RTCPeerConnection | null {
+    return this.#session?.pc ?? null;
+  }
+
+  get #v(): CallView {
+    return this.view.value;
+  }
+
+  #set(patch: Partial<CallView>): void {
+    this.view.value = { ...this.view.value, ...patch };
+  }
+
+  #setState(to: CallState, patch: Partial<CallView> = {}): void {
+    const from = this.#v.state;
+    if (from === to) {
+      this.#set(patch);
+      return;
+    }
+    if (!next[from].includes(to)) throw new InvalidStateError(from, to);
+    console.debug(`call: ${from} -> ${to}`);
+    this.#set({ ...patch, state: to });
+  }
+
+  get busy(): boolean {
+    const s = this.#v.state;
+    return s !== 'idle' && s !== 'ended';
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Intents
+
+  async invite(peer: Member, media: CallMedia): Promise<void> {
+    if (this.busy) return;
+    this.#clearDismiss();
+    const ref = `invite:${++this.#seq}`;
+    this.#inviteRef = ref;
+    this.#cancelWhenRinging = false;
+    this.#setState('outgoing', {
+      ...initial,
+      state: this.#v.state,
+      peer,
+      role: 'caller',
+      media,
+      preparing: true,
+    });
+    const local = await acquireMedia(media);
+    if (this.#v.state !== 'outgoing' || this.#inviteRef !== ref) {
+      stopStream(local.stream);
+      return;
+    }
+    this.#set({
+      preparing: false,
+      local: local.stream,
+      media: local.media,
+      mediaProblem: local.problem,
+      camOn: local.media === 'video',
+    });
+    const sent = this.#sig.send({ type: 'callInvite', to: peer.id, media: local.media, ref });
+    if (!sent) this.#end('error', 'Not connected to the server; try again when it is back.');
+  }
+
+  async accept(media: CallMedia): Promise<void> {
+    const v = this.#v;
+    if (v.state !== 'incoming' || v.preparing || v.callId === null) return;
+    const callId = v.callId;
+    this.#ring.stop();
+    this.#set({ preparing: true });
+    const local = await acquireMedia(v.media === 'video' ? media : 'audio');
+    if (this.#v.state !== 'incoming' || this.#v.callId !== callId) {
+      stopStream(local.stream);
+      return;
+    }
+    this.#set({
+      preparing: false,
+      local: local.stream,
+      mediaProblem: local.problem,
+      camOn: local.media === 'video',
+    });
+    if (!this.#sig.send({ type: 'callAccept', callId, media: local.media })) {
+      this.#end('error', 'Not connected to the server.');
+    }
+  }
+
+  decline(): void {
+    const v = this.#v;
+    if (v.state !== 'incoming' || v.callId === null) return;
+    this.#sig.send({ type: 'callDecline', callId: v.callId });
+    this.#end('declined');
+  }
+
+  /** Cancels a ringing outgoing call, or hangs up a call in progress. */
+  hangup(): void {
+    const v = this.#v;
+    if (v.state === 'incoming') {
+      this.decline();
+      return;
+    }
+    if (v.state === 'outgoing') {
+      if (v.callId !== null) this.#sig.send({ type: 'callCancel', callId: v.callId });
+      else this.#cancelWhenRinging = true;
+      this.#end('cancelled');
+      return;
+    }
+    if (v.state === 'connecting' || v.state === 'active') {
+      this.#session?.note({ t: 'bye' });
+      if (v.callId !== null && !v.signalingLost) this.#sig.send({ type: 'callHangup', callId: v.callId });
+      this.#end('hangup');
+    }
+  }
+
+  toggleMic(): void {
+    const track = this.#v.local?.getAudioTracks()[0];
+    if (!track) return;
+    track.enabled = !track.enabled;
+    this.#set({ micOn: track.enabled });
+    this.#announceMedia();
+  }
+
+  toggleCamera(): void {
+    const track = this.#v.local?.getVideoTracks()[0];
+    if (!track) return;
+    track.enabled = !track.enabled;
+    this.#set({ camOn: track.enabled });
+    this.#announceMedia();
+  }
+
+  /** Clears an ended call from the screen. */
+  dismiss(): void {
+    this.#clearDismiss();
+    if (this.#v.state === 'ended') this.#setState('idle', { ...initial });
+  }
+
+  /** The page is going away: tell the peer and the server now rather than after a timeout. */
+  pageHidden(): void {
+    if (this.busy) this.hangup();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Server messages
+
+  #handle(msg: ServerMessage): void {
+    const v = this.#v;
+    switch (msg.type) {
+      case 'callRinging':
+        if (v.state !== 'outgoing' || msg.ref !== this.#inviteRef) {
+          // We gave up on this invite before the server answered it.
+          if (msg.ref !== null && msg.ref === this.#inviteRef && this.#cancelWhenRinging) {
+            this.#sig.send({ type: 'callCancel', callId: msg.callId });
+          }
+          return;
+        }
+        this.#set({ callId: msg.callId, ringing: true });
+        return;
+      case 'callIncoming':
+        if (this.busy) {
+          // Only possible when the server has lost track of our call (it restarted).
+          this.#sig.send({ type: 'callDecline', callId: msg.callId });
+          return;
+        }
+        this.#clearDismiss();
+        this.#setState('incoming', {
+          ...initial,
+          state: v.state,
+          callId: msg.callId,
+          peer: msg.from,
+          role: 'callee',
+          media: msg.media,
+        });
+        this.#ring.start();
+        return;
+      case 'callAccepted':
+        if (msg.callId !== v.callId || (v.state !== 'outgoing' && v.state !== 'incoming')) return;
+        this.#startMedia(msg.media);
+        return;
+      case 'callEnded':
+        if (msg.callId === v.callId && this.busy) {
+          this.#end(msg.reason);
+        } else if (v.state === 'outgoing' && v.callId === null && msg.ref === this.#inviteRef) {
+          this.#end(msg.reason); // busy: the call ended before it rang
+        }
+        return;
+      case 'signal':
+        if (msg.callId === v.callId) this.#session?.receive(msg.data);
+        return;
+      case 'callMedia':
+        if (msg.callId === v.callId) this.#set({ peerAudio: msg.audio, peerVideo: msg.video });
+        return;
+      case 'error':
+        if (msg.ref !== null && msg.ref === this.#inviteRef && v.state === 'outgoing') {
+          this.#end('error', msg.message);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  #onWelcome(w: WelcomeMessage): void {
+    this.#iceServers = w.iceServers;
+    const v = this.#v;
+    const summary = w.calls.find((c) => c.callId === v.callId);
+    if (!this.busy) {
+      const ringing = w.calls.find((c) => c.role === 'callee' && c.state === 'ringing');
+      if (ringing && w.resumed) {
+        this.#setState('incoming', {
+          ...initial,
+          state: v.state,
+          callId: ringing.callId,
+          peer: ringing.peer,
+          role: 'callee',
+          media: ringing.media,
+        });
+        this.#ring.start();
+      }
+      // A call of a previous page load cannot be picked up: its media is gone.
+      for (const c of w.calls) {
+        if (c.state === 'active') this.#sig.send({ type: 'callHangup', callId: c.callId });
+      }
+      return;
+    }
+    if (summary) {
+      this.#set({ signalingLost: false });
+      return;
+    }
+    if ((v.state === 'connecting' || v.state === 'active') && this.#session) {
+      // The server forgot the call (it restarted). Media goes peer to peer, so keep the call;
+      // hang-up and mute state now travel over the data channel.
+      this.#set({ signalingLost: true });
+      return;
+    }
+    if (v.state === 'outgoing' && v.callId === null) {
+      // The invite never reached the server; send it again on the new session.
+      const ref = this.#inviteRef ?? `invite:${++this.#seq}`;
+      if (v.peer && !v.preparing) this.#sig.send({ type: 'callInvite', to: v.peer.id, media: v.media, ref });
+      return;
+    }
+    this.#end('disconnected');
+  }
+
+  #startMedia(media: CallMedia): void {
+    const v = this.#v;
+    const self = this.#sig.user.value;
+    if (!v.peer || !self) return;
+    let local = v.local;
+    if (media === 'audio' && local) {
+      // The other side wanted voice only: stop the camera rather than send video nobody shows.
+      for (const t of local.getVideoTracks()) {
+        t.stop();
+        local.removeTrack(t);
+      }
+      local = new MediaStream(local.getTracks());
+    }
+    const peer = v.peer;
+    const callId = v.callId;
+    this.#setState('connecting', {
+      media,
+      local,
+      camOn: media === 'video' && (local?.getVideoTracks().length ?? 0) > 0,
+      peerVideo: media === 'video',
+    });
+    const session = new PeerSession({
+      // Roles come from server ids, never from who clicked. Legacy apps cannot roll back an
+      // offer, so against them we always yield.
+      polite: peer.kind !== 'parley' || self.id < peer.id,
+      iceServers: this.#iceServers,
+      dataChannel: peer.kind === 'parley',
+      answerFirst: v.role === 'callee',
+      send: (data) => {
+        if (callId !== null && !this.#v.signalingLost) this.#sig.send({ type: 'signal', callId, data });
+      },
+      onTrack: (stream) => {
+        if (this.#session === session) this.#set({ remote: stream });
+      },
+      onConnectionState: (state) => {
+        if (this.#session !== session) return;
+        this.#set({ link: state });
+        if (state === 'connected' && this.#v.state === 'connecting') {
+          this.#setState('active', { startedAt: Date.now() });
+          this.#announceMedia();
+        }
+      },
+      onNote: (note: PeerNote) => {
+        if (this.#session !== session) return;
+        if (note.t === 'bye') this.#end('hangup');
+        else this.#set({ peerAudio: note.audio, peerVideo: note.video });
+      },
+      onChannelClosed: () => {
+        if (this.#session === session) this.#end('disconnected');
+      },
+      onError: (error: unknown) => {
+        if (this.#session !== session) return;
+        const message = error instanceof Error ? error.message : String(error);
+        this.#set({ error: `Connection setup problem: ${message}` });
+      },
+    });
+    this.#session = session;
+    if (v.role === 'callee') session.addStreamWithAnswer(local, 3000);
+    else if (local) session.addStream(local);
+  }
+
+  #announceMedia(): void {
+    const v = this.#v;
+    const audio = v.micOn && (v.local?.getAudioTracks().length ?? 0) > 0;
+    const video = v.camOn && (v.local?.getVideoTracks().length ?? 0) > 0;
+    this.#session?.note({ t: 'media', audio, video });
+    if (v.callId !== null && !v.signalingLost && (v.state === 'active' || v.state === 'connecting')) {
+      this.#sig.send({ type: 'callMedia', callId: v.callId, audio, video });
+    }
+  }
+
+  #end(reason: EndReason, error: string | null = null): void {
+    if (!this.busy) return;
+    this.#ring.stop();
+    const session = this.#session;
+    this.#session = null;
+    session?.close();
+    stopStream(this.#v.local);
+    this.#setState('ended', {
+      endReason: reason,
+      error: error ?? this.#v.error,
+      preparing: false,
+      local: null,
+      remote: null,
+      link: null,
+    });
+    this.#clearDismiss();
+    // A short-lived outcome ("declined", "no answer") clears itself; problems stay until closed.
+    if (error === null && this.#v.mediaProblem === null) {
+      this.#dismissTimer = setTimeout(() => {
+        this.dismiss();
+      }, 6000);
+    }
+  }
+
+  #clearDismiss(): void {
+    if (this.#dismissTimer) clearTimeout(this.#dismissTimer);
+    this.#dismissTimer = null;
+  }
+}
+
+function stopStream(stream: MediaStream | null): void {
+  for (const t of stream?.getTracks() ?? []) t.stop();
+}

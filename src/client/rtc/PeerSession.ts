@@ -1,0 +1,230 @@
+import type { IceServer, SignalData } from '../../protocol/protocol.js';
+
+/** Small messages the two Parley apps exchange directly, so a call outlives the server. */
+export type PeerNote = { t: 'bye' } | { t: 'media'; audio: boolean; video: boolean };
+
+export interface PeerSessionOptions {
+  /** The polite peer yields when both sides offer at once. */
+  polite: boolean;
+  iceServers: IceServer[];
+  /** Delivers a signal to the other side (through the server). */
+  send: (data: SignalData) => void;
+  /** Open a data channel for PeerNotes (both sides must be Parley apps). */
+  dataChannel: boolean;
+  /**
+   * Let the other side offer first: local tracks and the data channel are added when the first
+   * offer arrives (or after a fallback delay). Both sides offering at once is legal, perfect
+   * negotiation settles it, but the callee waiting avoids a needless rollback in the common case.
+   */
+  answerFirst: boolean;
+  onTrack: (stream: MediaStream) => void;
+  onConnectionState: (state: RTCPeerConnectionState) => void;
+  onNote: (note: PeerNote) => void;
+  /** The direct channel closed: the other side is gone even if the server has not said so. */
+  onChannelClosed: () => void;
+  onError: (error: unknown) => void;
+}
+
+/**
+ * One RTCPeerConnection with the W3C "perfect negotiation" pattern: both sides run the same code,
+ * either may (re)negotiate at any time, and an offer collision is settled by politeness (the
+ * impolite side ignores the colliding offer, the polite side rolls back implicitly in
+ * setRemoteDescription). No UI here.
+ */
+export class PeerSession {
+  readonly pc: RTCPeerConnection;
+  readonly #opts: PeerSessionOptions;
+  #makingOffer = false;
+  #ignoreOffer = false;
+  #isSettingRemoteAnswerPending = false;
+  #channel: RTCDataChannel | null = null;
+  /** Signals are handled one at a time so a candidate never overtakes its description. */
+  #queue: Promise<void> = Promise.resolve();
+  #closed = false;
+  #remote = new MediaStream();
+
+  constructor(options: PeerSessionOptions) {
+    this.#opts = options;
+    this.pc = new RTCPeerConnection({
+      iceServers: options.iceServers.map((s) => ({
+        urls: s.urls,
+        ...(s.username !== undefined ? { username: s.username } : {}),
+        ...(s.credential !== undefined ? { credential: s.credential } : {}),
+      })),
+    });
+    const pc = this.pc;
+    pc.onnegotiationneeded = () => {
+      void this.#offer();
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      const c = candidate?.toJSON();
+      this.#opts.send({
+        kind: 'candidate',
+        candidate: c
+          ? {
+              candidate: c.candidate ?? '',
+              sdpMid: c.sdpMid ?? null,
+              sdpMLineIndex: c.sdpMLineIndex ?? null,
+              usernameFragment: c.usernameFragment ?? null,
+            }
+          : null,
+      });
+    };
+    pc.ontrack = ({ track }) => {
+      // A new stream object each time, so a media element given the previous one reloads.
+      if (this.#remote.getTrackById(track.id)) return;
+      this.#remote = new MediaStream([...this.#remote.getTracks(), track]);
+      track.onended = () => {
+        this.#remote = new MediaStream(this.#remote.getTracks().filter((t) => t !== track));
+        this.#opts.onTrack(this.#remote);
+      };
+      this.#opts.onTrack(this.#remote);
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed') pc.restartIce();
+      this.#opts.onConnectionState(pc.connectionState);
+    };
+    if (!options.answerFirst) this.#openChannel();
+  }
+
+  #openChannel(): void {
+    if (!this.#opts.dataChannel || this.#channel || this.#closed) return;
+    // Negotiated with a fixed id: both sides create it, nobody waits for an announcement.
+    const channel = this.pc.createDataChannel('parley', { negotiated: true, id: 0 });
+    channel.onmessage = (event: MessageEvent) => {
+      this.#readNote(event.data);
+    };
+    channel.onclose = () => {
+      if (!this.#closed) this.#opts.onChannelClosed();
+    };
+    this.#channel = channel;
+  }
+
+  get remoteStream(): MediaStream {
+    return this.#remote;
+  }
+
+  /** Sends local tracks; negotiation follows by itself. */
+  addStream(stream: MediaStream): void {
+    for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
+  }
+
+  /**
+   * With answerFirst: sends local tracks (and opens the data channel) with the answer to the
+   * first offer, or after `fallbackMs` if no offer comes.
+   */
+  addStreamWithAnswer(stream: MediaStream | null, fallbackMs: number): void {
+    this.#pendingStream = stream;
+    this.#pendingTimer = setTimeout(() => {
+      this.#flushPendingStream();
+    }, fallbackMs);
+  }
+
+  #pendingStream: MediaStream | null = null;
+  #pendingTimer: ReturnType<typeof setTimeout> | null = null;
+
+  #flushPendingStream(): void {
+    if (this.#pendingTimer) clearTimeout(this.#pendingTimer);
+    this.#pendingTimer = null;
+    const stream = this.#pendingStream;
+    this.#pendingStream = null;
+    if (this.#closed) return;
+    this.#openChannel();
+    if (stream) this.addStream(stream);
+  }
+
+  /** Stops sending a track (e.g. video when the call turned out to be voice only). */
+  removeTrack(track: MediaStreamTrack): void {
+    const sender = this.pc.getSenders().find((s) => s.track === track);
+    if (sender) this.pc.removeTrack(sender);
+  }
+
+  note(note: PeerNote): boolean {
+    if (this.#channel?.readyState !== 'open') return false;
+    this.#channel.send(JSON.stringify(note));
+    return true;
+  }
+
+  /** Handles a signal from the other side, in arrival order. */
+  receive(data: SignalData): void {
+    this.#queue = this.#queue.then(
+      () => this.#handle(data),
+      () => this.#handle(data),
+    );
+    this.#queue.catch((error: unknown) => {
+      this.#opts.onError(error);
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#pendingTimer) clearTimeout(this.#pendingTimer);
+    this.#channel?.close();
+    this.pc.close();
+  }
+
+  async #offer(): Promise<void> {
+    try {
+      this.#makingOffer = true;
+      await this.pc.setLocalDescription();
+      const local = this.pc.localDescription;
+      if (local) this.#sendDescription(local);
+    } catch (error) {
+      if (!this.#closed) this.#opts.onError(error);
+    } finally {
+      this.#makingOffer = false;
+    }
+  }
+
+  #sendDescription(d: RTCSessionDescription): void {
+    if (d.type !== 'offer' && d.type !== 'answer') return;
+    this.#opts.send({ kind: 'description', description: { type: d.type, sdp: d.sdp } });
+  }
+
+  async #handle(data: SignalData): Promise<void> {
+    if (this.#closed) return;
+    const pc = this.pc;
+    if (data.kind === 'description') {
+      const description = data.description;
+      const readyForOffer =
+        !this.#makingOffer && (pc.signalingState === 'stable' || this.#isSettingRemoteAnswerPending);
+      const offerCollision = description.type === 'offer' && !readyForOffer;
+      this.#ignoreOffer = !this.#opts.polite && offerCollision;
+      if (this.#ignoreOffer) return;
+      this.#isSettingRemoteAnswerPending = description.type === 'answer';
+      try {
+        await pc.setRemoteDescription(description);
+      } finally {
+        this.#isSettingRemoteAnswerPending = false;
+      }
+      if (description.type === 'offer') {
+        this.#flushPendingStream();
+        await pc.setLocalDescription();
+        const local = pc.localDescription;
+        if (local) this.#sendDescription(local);
+      }
+      return;
+    }
+    try {
+      if (data.candidate === null) await pc.addIceCandidate();
+      else await pc.addIceCandidate(data.candidate);
+    } catch (error) {
+      // Candidates of an offer we ignored are expected to fail.
+      if (!this.#ignoreOffer) throw error;
+    }
+  }
+
+  #readNote(raw: unknown): void {
+    if (typeof raw !== 'string') return;
+    try {
+      const note = JSON.parse(raw) as { t?: unknown; audio?: unknown; video?: unknown };
+      if (note.t === 'bye') this.#opts.onNote({ t: 'bye' });
+      else if (note.t === 'media' && typeof note.audio === 'boolean' && typeof note.video === 'boolean') {
+        this.#opts.onNote({ t: 'media', audio: note.audio, video: note.video });
+      }
+    } catch {
+      // Not ours; ignore.
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import { useSignal } from '@preact/signals';
+import type { JSX } from 'preact';
+import { useLayoutEffect, useRef } from 'preact/hooks';
+import { LOBBY, TEXT_MAX } from '../../protocol/protocol.js';
+import type { ChatItem, Conversation } from '../chat/ChatStore.js';
+import type { Parley } from '../Parley.js';
+import { formatTime, RichText } from './text.js';
+
+export function ChatView({ app }: { app: Parley }): JSX.Element {
+  const chat = app.chat;
+  const conv = chat.conversations.value[chat.active.value];
+  const listRef = useRef<HTMLOListElement>(null);
+  /** Scroll bookkeeping: stick to the bottom for new messages, keep the place when older load. */
+  const scroll = useRef({ height: 0, top: 0, atBottom: true, first: '' });
+  const draft = useSignal('');
+
+  useLayoutEffect(() => {
+    const el = listRef.current;
+    if (!el) return;
+    const s = scroll.current;
+    const first = conv?.items[0]?.key ?? '';
+    if (first !== s.first && s.height > 0 && !s.atBottom) {
+      el.scrollTop = s.top + (el.scrollHeight - s.height); // older messages came in above
+    } else if (s.atBottom) {
+      el.scrollTop = el.scrollHeight;
+    }
+    s.first = first;
+    s.height = el.scrollHeight;
+  });
+
+  if (!conv) return <main class="chat" />;
+  const peerName = conv.kind === 'dm' ? chat.people.value.get(conv.target)?.name : null;
+  const title = conv.kind === 'room' ? `#${conv.target}` : `Direct messages with ${peerName ?? conv.title}`;
+  const connected = app.signaling.state.value === 'open';
+
+  const onScroll = (event: Event): void => {
+    const el = event.currentTarget as HTMLElement;
+    const s = scroll.current;
+    s.top = el.scrollTop;
+    s.height = el.scrollHeight;
+    s.atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    if (el.scrollTop < 60) chat.loadOlder(conv.key);
+  };
+
+  const submit = (event: Event): void => {
+    event.preventDefault();
+    const text = draft.value;
+    if (text.trim() === '') return;
+    scroll.current.atBottom = true;
+    chat.send(text);
+    draft.value = '';
+  };
+
+  return (
+    <main class="chat" aria-labelledby="chat-title">
+      <header class="chat-head">
+        <h2 id="chat-title" data-testid="chat-title">
+          {title}
+        </h2>
+        {conv.kind === 'room' && conv.target !== LOBBY ? (
+          <button type="button" class="link" onClick={() => { chat.leave(conv.target); }}>
+            Leave
+          </button>
+        ) : null}
+      </header>
+      <ol class="messages" ref={listRef} onScroll={onScroll} data-testid="messages" aria-live="polite">
+        <li class="history-edge">
+          {conv.hasMore ? (
+            <button type="button" class="link" onClick={() => { chat.loadOlder(conv.key); }} disabled={conv.loading}>
+              {conv.loading ? 'Loading…' : 'Load older messages'}
+            </button>
+          ) : conv.loaded ? (
+            <span class="muted">Beginning of the conversation</span>
+          ) : (
+            <span class="muted">Loading…</span>
+          )}
+        </li>
+        {conv.items.map((item, i) => (
+          <Message key={item.key} item={item} prev={conv.items[i - 1]} conv={conv} app={app} />
+        ))}
+      </ol>
+      <form class="composer" onSubmit={submit}>
+        <label for="composer-text" class="sr-only">
+          Message {title}
+        </label>
+        <textarea
+          id="composer-text"
+          data-testid="composer"
+          rows={1}
+          maxLength={TEXT_MAX}
+          placeholder={connected ? `Message ${title}` : 'Offline: messages will be sent on reconnect'}
+          value={draft.value}
+          onInput={(e) => (draft.value = e.currentTarget.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) submit(e);
+          }}
+        />
+        <button type="submit" class="primary">
+          Send
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function Message(props: {
+  item: ChatItem;
+  prev: ChatItem | undefined;
+  conv: Conversation;
+  app: Parley;
+}): JSX.Element {
+  const { item, prev, conv, app } = props;
+  const grouped = prev?.from.name === item.from.name && item.ts - prev.ts < 5 * 60_000;
+  return (
+    <li
+      class={`message${item.mine ? ' mine' : ''} status-${item.status}`}
+      data-testid="message"
+      data-status={item.status}
+      data-client-id={item.key}
+    >
+      {grouped ? null : (
+        <div class="meta">
+          <span class="from">{item.from.name}</span>{' '}
+          <time dateTime={new Date(item.ts).toISOString()}>{formatTime(item.ts)}</time>
+        </div>
+      )}
+      <div class="text" data-testid="message-text">
+        <RichText text={item.text} />
+      </div>
+      {item.status === 'pending' ? <div class="state muted">sending…</div> : null}
+      {item.status === 'failed' ? (
+        <div class="state problem" role="alert">
+          Not sent{item.error ? `: ${item.error}` : ''}.{' '}
+          <button type="button" class="link" onClick={() => { app.chat.retry(conv.key, item.key); }}>
+            Retry
+          </button>
+        </div>
+      ) : null}
+    </li>
+  );
+}

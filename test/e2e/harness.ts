@@ -1,0 +1,239 @@
+/**
+ * Browser-test harness: a real Parley server (in-process, on loopback) serving the built app, and
+ * Chromium with fake media devices. Page objects below keep selectors out of the tests.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { expect } from 'vitest';
+import { buildServer, type ParleyServer } from '../../src/server/app.js';
+import { type Config, defaults } from '../../src/server/config.js';
+
+export const WEB_ROOT = resolve('dist/client');
+export const SCREENSHOTS = resolve('docs/screenshots');
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--allow-loopback-in-peer-connection',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+export interface App {
+  server: ParleyServer;
+  port: number;
+  url: string;
+  config: Config;
+  /** Stops the server and starts a new one on the same port and database file. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startApp(overrides: Partial<Config> = {}): Promise<App> {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
+  const config: Config = {
+    ...defaults,
+    host: '127.0.0.1',
+    port: 0,
+    legacyChatPort: null,
+    legacyLoginPort: null,
+    dbPath: join(dir, 'parley.db'),
+    dbSync: 'normal',
+    logLevel: 'silent',
+    webRoot: WEB_ROOT,
+    ...overrides,
+  };
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  let server = buildServer(config, { logger });
+  const port = (await server.listen()).port;
+  config.port = port;
+  let stopped = false;
+  const app: App = {
+    get server() {
+      return server;
+    },
+    port,
+    url: `http://127.0.0.1:${port}`,
+    config,
+    async stop() {
+      stopped = true;
+      await server.close();
+    },
+    async restart() {
+      if (!stopped) await server.close();
+      server = buildServer(config, { logger });
+      await server.listen();
+      stopped = false;
+    },
+    async close() {
+      if (!stopped) await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return app;
+}
+
+/** Console errors and uncaught exceptions of every page, checked at the end of each test. */
+export class ConsoleWatch {
+  readonly errors: string[] = [];
+  /** Messages the browser itself logs for expected network failures (server restarts). */
+  allow: RegExp[] = [];
+
+  attach(page: Page, label: string): void {
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') this.errors.push(`${label}: ${msg.text()}`);
+    });
+    page.on('pageerror', (error) => {
+      this.errors.push(`${label}: uncaught ${error.message}`);
+    });
+  }
+
+  assertClean(): void {
+    const real = this.errors.filter((e) => !this.allow.some((re) => re.test(e)));
+    expect(real).toEqual([]);
+  }
+}
+
+export interface OpenOptions {
+  viewport?: { width: number; height: number };
+  /** Make getUserMedia fail for video with this DOMException name. */
+  failVideo?: 'NotAllowedError' | 'NotFoundError' | 'NotReadableError';
+  path?: string;
+}
+
+export class Client {
+  constructor(
+    readonly name: string,
+    readonly context: BrowserContext,
+    readonly page: Page,
+  ) {}
+
+  static async open(browser: Browser, app: App, name: string, watch: ConsoleWatch, opts: OpenOptions = {}): Promise<Client> {
+    const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 } });
+    await context.addInitScript(
+      ({ failVideo }) => {
+        localStorage.setItem('parley.test', '1');
+        if (failVideo) {
+          const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+          navigator.mediaDevices.getUserMedia = (constraints?: MediaStreamConstraints) =>
+            constraints?.video
+              ? Promise.reject(new DOMException('blocked by test', failVideo))
+              : original(constraints);
+        }
+      },
+      { failVideo: opts.failVideo ?? null },
+    );
+    const page = await context.newPage();
+    watch.attach(page, name);
+    await page.goto(app.url + (opts.path ?? '/'));
+    return new Client(name, context, page);
+  }
+
+  async signIn(name = this.name): Promise<void> {
+    await this.page.getByLabel('Your name').fill(name);
+    await this.page.getByRole('button', { name: 'Sign in' }).click();
+    await this.page.getByTestId('connection').getByText('Connected').waitFor();
+  }
+
+  member(name: string) {
+    return this.page.locator(`[data-testid="member"][data-name="${name}"]`);
+  }
+
+  async waitForMember(name: string): Promise<void> {
+    // Attached, not visible: on a phone the member list sits in the closed menu.
+    await this.member(name).waitFor({ state: 'attached' });
+  }
+
+  async send(text: string): Promise<void> {
+    await this.page.getByTestId('composer').fill(text);
+    await this.page.getByTestId('composer').press('Enter');
+  }
+
+  messages() {
+    return this.page.getByTestId('message-text');
+  }
+
+  async texts(): Promise<string[]> {
+    return this.messages().allTextContents();
+  }
+
+  async call(name: string, media: 'audio' | 'video'): Promise<void> {
+    await this.member(name)
+      .getByRole('button', { name: `${media === 'video' ? 'Video' : 'Voice'} call ${name}` })
+      .click();
+  }
+
+  callStatus() {
+    return this.page.getByTestId('call-status');
+  }
+
+  callState(): Promise<string | null> {
+    return this.page.getByTestId('call').getAttribute('data-state', { timeout: 2000 }).catch(() => 'idle');
+  }
+
+  async waitForCallState(state: string, timeout = 20_000): Promise<void> {
+    await this.page.locator(`[data-testid="call"][data-state="${state}"]`).waitFor({ timeout });
+  }
+
+  /** Inbound RTP bytes per kind, and the remote video's width, read from the live connection. */
+  async media(): Promise<{ audio: number; video: number; videoWidth: number }> {
+    return this.page.evaluate(async () => {
+      const hook = (window as unknown as { __parleyTest?: { pc: () => RTCPeerConnection | null } }).__parleyTest;
+      const pc = hook?.pc();
+      const out = { audio: 0, video: 0, videoWidth: 0 };
+      if (!pc) return out;
+      const stats = await pc.getStats();
+      stats.forEach((s: { type: string; kind?: string; bytesReceived?: number }) => {
+        if (s.type === 'inbound-rtp' && (s.kind === 'audio' || s.kind === 'video')) {
+          out[s.kind] += s.bytesReceived ?? 0;
+        }
+      });
+      const video = document.querySelector<HTMLVideoElement>('[data-testid="remote-video"]');
+      out.videoWidth = video?.videoWidth ?? 0;
+      return out;
+    });
+  }
+
+  async screenshot(name: string): Promise<void> {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await this.page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+  }
+
+  async close(): Promise<void> {
+    await this.context.close();
+  }
+}
+
+/** Waits until inbound audio and video bytes grow between two samples. */
+export async function expectMediaFlowing(client: Client, kinds: ('audio' | 'video')[] = ['audio', 'video']): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let first = await client.media();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 700));
+    const second = await client.media();
+    const ok = kinds.every((k) => second[k] > first[k] && second[k] > 0) && (!kinds.includes('video') || second.videoWidth > 0);
+    if (ok) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${client.name}: media not flowing: ${JSON.stringify({ first, second })}`);
+    }
+    first = second;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
