@@ -111,12 +111,20 @@ describe('SqliteStore', () => {
       expect(await store.lastId()).toBe(2);
     });
 
-    it('returns the stored original for a duplicate (senderId, clientId)', async () => {
+    it('returns the stored original for a duplicate (sender, clientId)', async () => {
       let now = 100;
       const store = openStore({ now: () => now });
       const first = await store.append(roomMsg('u1', 'c1', 'lobby', 'original'));
       now = 200;
       const again = await store.append(roomMsg('u1', 'c1', 'other', 'changed'));
+      expect(again).toEqual({ duplicate: true, message: first.message });
+      expect(await store.lastId()).toBe(1);
+    });
+
+    it('knows a re-send after a restart: same name, new session id, same clientId', async () => {
+      const store = openStore();
+      const first = await store.append({ ...roomMsg('u1', 'c1', 'lobby', 'hi'), senderName: 'Ann' });
+      const again = await store.append({ ...roomMsg('u9', 'c1', 'lobby', 'hi'), senderName: 'ann' });
       expect(again).toEqual({ duplicate: true, message: first.message });
       expect(await store.lastId()).toBe(1);
     });

@@ -7,7 +7,11 @@
 export interface NewMessage {
   senderId: string;
   senderName: string;
-  /** The sender's idempotency key: (senderId, clientId) is stored at most once. */
+  /**
+   * The sender's idempotency key: (senderName case-insensitively, clientId) is stored at most once.
+   * The name rather than the id, because the id changes when a user signs in again after a server
+   * restart and re-sends what was not acknowledged.
+   */
   clientId: string;
   text: string;
   /** Exactly one of room and to is set. */
@@ -22,7 +26,7 @@ export interface StoredMessage extends NewMessage {
 
 export interface AppendResult {
   message: StoredMessage;
-  /** True when (senderId, clientId) was already stored; `message` is the stored original. */
+  /** True when (senderName, clientId) was already stored; `message` is the stored original. */
   duplicate: boolean;
 }
 

@@ -20,12 +20,13 @@ const MIGRATIONS: readonly string[] = [
      ts          INTEGER NOT NULL,
      sender_id   TEXT    NOT NULL,
      sender_name TEXT    NOT NULL,
+     sender_key  TEXT    NOT NULL,
      client_id   TEXT    NOT NULL,
      text        TEXT    NOT NULL,
      room        TEXT,
      recipient   TEXT,
      dm_key      TEXT,
-     UNIQUE (sender_id, client_id)
+     UNIQUE (sender_key, client_id)
    );
    CREATE INDEX messages_room ON messages (room, id) WHERE room IS NOT NULL;
    CREATE INDEX messages_dm ON messages (dm_key, id) WHERE dm_key IS NOT NULL;
@@ -42,6 +43,15 @@ interface Row {
   text: string;
   room: string | null;
   recipient: string | null;
+}
+
+/**
+ * Whose clientIds these are, for de-duplication. The display name, not the session id: a user id
+ * lasts one session, but after a server restart the web app signs in again under the same name and
+ * re-sends what it never saw acknowledged, and that must not be stored twice.
+ */
+function senderKey(name: string): string {
+  return name.toLowerCase();
 }
 
 export function dmKey(a: string, b: string): string {
@@ -105,12 +115,12 @@ export class SqliteStore implements MessageStore {
     this.#db.pragma('busy_timeout = 5000');
     this.#migrate();
     this.#insert = this.#db.prepare(
-      `INSERT INTO messages (ts, sender_id, sender_name, client_id, text, room, recipient, dm_key)
-       VALUES (@ts, @senderId, @senderName, @clientId, @text, @room, @to, @dmKey)
-       ON CONFLICT (sender_id, client_id) DO NOTHING`,
+      `INSERT INTO messages (ts, sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key)
+       VALUES (@ts, @senderId, @senderName, @senderKey, @clientId, @text, @room, @to, @dmKey)
+       ON CONFLICT (sender_key, client_id) DO NOTHING`,
     );
     this.#findDuplicate = this.#db.prepare(
-      'SELECT * FROM messages WHERE sender_id = ? AND client_id = ?',
+      'SELECT * FROM messages WHERE sender_key = ? AND client_id = ?',
     );
     this.#byId = this.#db.prepare('SELECT * FROM messages WHERE id = ?');
     this.#commitBatch = this.#db.transaction((batch: Pending[]) =>
@@ -138,12 +148,13 @@ export class SqliteStore implements MessageStore {
     const info = this.#insert.run({
       ...message,
       ts: this.#now(),
+      senderKey: senderKey(message.senderName),
       dmKey: message.to === null ? null : dmKey(message.senderId, message.to),
     });
     if (info.changes === 1) {
       return { message: toMessage(this.#byId.get(info.lastInsertRowid)!), duplicate: false };
     }
-    const existing = this.#findDuplicate.get(message.senderId, message.clientId);
+    const existing = this.#findDuplicate.get(senderKey(message.senderName), message.clientId);
     if (!existing) throw new Error('insert ignored but no earlier copy found');
     return { message: toMessage(existing), duplicate: true };
   }
