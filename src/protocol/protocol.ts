@@ -77,7 +77,8 @@ const wellFormed = v.check(
   'must be well-formed Unicode (no lone surrogates)',
 );
 const ClientMsgId = v.pipe(v.string(), v.minLength(1), v.maxLength(CLIENT_ID_MAX), wellFormed);
-const Text = v.pipe(
+/** Chat text: what every endpoint (Parley and legacy) accepts as a message. */
+export const ChatTextSchema = v.pipe(
   v.string(),
   v.maxLength(TEXT_MAX, `text must be at most ${TEXT_MAX} characters`),
   wellFormed,
@@ -142,11 +143,11 @@ export const clientSchemas = {
     type: v.literal('chat'),
     clientId: ClientMsgId,
     room: Room,
-    text: Text,
+    text: ChatTextSchema,
     ref: Ref,
   }),
   /** A direct message to one user who shares a room with the sender. */
-  dm: v.object({ type: v.literal('dm'), clientId: ClientMsgId, to: UserId, text: Text, ref: Ref }),
+  dm: v.object({ type: v.literal('dm'), clientId: ClientMsgId, to: UserId, text: ChatTextSchema, ref: Ref }),
   /** A page of a room's history, or of the direct messages with `peer`, older than `before`. */
   history: v.pipe(
     v.object({

@@ -8,7 +8,7 @@ import {
   LOBBY,
   NAME_MAX,
   type SessionDescriptionInit,
-  TEXT_MAX,
+  ChatTextSchema,
 } from '../../protocol/protocol.js';
 import { UserError } from '../errors.js';
 import type { StoredMessage } from '../store/MessageStore.js';
@@ -37,11 +37,7 @@ const Target = v.optional(v.nullable(RawName));
 const schemas = {
   username: v.object({ name: RawName }),
   message: v.object({
-    text: v.pipe(
-      v.string('needs text'),
-      v.maxLength(TEXT_MAX, `must be at most ${TEXT_MAX} characters`),
-      v.check((s) => s.trim().length > 0, 'must not be empty'),
-    ),
+    text: ChatTextSchema,
     target: Target,
   }),
   'video-offer': v.object({ target: v.pipe(RawName, v.minLength(1)), sdp: v.unknown() }),

@@ -79,7 +79,8 @@ export class LegacyLoginConnection extends LegacyConnection {
       default:
         throw new UserError(
           ErrorCode.unknownType,
-          `Command not found: ${typeof type === 'string' ? type.slice(0, 40) : String(type)}`,
+          // Only a string type is echoed: String() of an object can throw or recurse without end.
+          `Command not found: ${typeof type === 'string' ? type.slice(0, 40) : `(${describeType(type)})`}`,
         );
     }
   }
@@ -114,4 +115,10 @@ export class LegacyLoginConnection extends LegacyConnection {
   protected sendPeerGone(_peerName: string): void {
     this.#send({ type: 'leave' });
   }
+}
+
+function describeType(type: unknown): string {
+  if (type === undefined) return 'no type';
+  if (type === null) return 'null';
+  return Array.isArray(type) ? 'array' : typeof type;
 }
