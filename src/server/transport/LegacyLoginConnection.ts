@@ -80,7 +80,7 @@ export class LegacyLoginConnection extends LegacyConnection {
         throw new UserError(
           ErrorCode.unknownType,
           // Only a string type is echoed: String() of an object can throw or recurse without end.
-          `Command not found: ${typeof type === 'string' ? type.slice(0, 40) : `(${describeType(type)})`}`,
+          `Command not found: ${typeof type === 'string' ? type.slice(0, 40) : describeType(type)}`,
         );
     }
   }
@@ -117,8 +117,10 @@ export class LegacyLoginConnection extends LegacyConnection {
   }
 }
 
+/** What the original server printed for a primitive; a label for objects and arrays. */
 function describeType(type: unknown): string {
-  if (type === undefined) return 'no type';
-  if (type === null) return 'null';
-  return Array.isArray(type) ? 'array' : typeof type;
+  if (type === null || typeof type === 'undefined' || typeof type === 'number' || typeof type === 'boolean') {
+    return String(type);
+  }
+  return Array.isArray(type) ? '(array)' : `(${typeof type})`;
 }
