@@ -1,0 +1,109 @@
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { ServerMessage } from '../../src/protocol/protocol.js';
+import { Outbound } from '../../src/server/hub/Session.js';
+import { canWriteFrame, frameOf, sendOutbound, textFrame } from '../../src/server/transport/frames.js';
+
+/** A ws server and a connected ws client; resolves with the server's side of the socket too. */
+async function pair(serverOptions: { perMessageDeflate?: boolean } = {}, clientDeflate = false) {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...serverOptions });
+  await new Promise((r) => wss.once('listening', r));
+  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, {
+    perMessageDeflate: clientDeflate,
+  });
+  const received: string[] = [];
+  client.on('message', (data, isBinary) => {
+    expect(isBinary).toBe(false);
+    received.push((data as Buffer).toString('utf8'));
+  });
+  await new Promise((r) => client.once('open', r));
+  const ws = await serverSide;
+  cleanups.push(async () => {
+    client.terminate();
+    await new Promise((r) => {
+      wss.close(r);
+    });
+  });
+  return { ws, client, received };
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(check()).toBe(true);
+}
+
+function pong(ts: number): Outbound {
+  return new Outbound({ type: 'pong', ts, ref: null } satisfies ServerMessage);
+}
+
+describe('pre-framed sends', () => {
+  it('frames text of every length class the way ws frames it', () => {
+    for (const text of ['', 'a', 'x'.repeat(125), 'x'.repeat(126), 'é'.repeat(40_000), 'y'.repeat(70_000)]) {
+      const frame = textFrame(text);
+      const payload = Buffer.from(text, 'utf8');
+      expect(frame[0]).toBe(0x81);
+      expect(frame.subarray(frame.length - payload.length).equals(payload)).toBe(true);
+    }
+    expect(textFrame('x'.repeat(125))[1]).toBe(125);
+    expect(textFrame('x'.repeat(126)).subarray(1, 4)).toEqual(Buffer.from([126, 0, 126]));
+    expect(textFrame('y'.repeat(70_000)).subarray(1, 10)).toEqual(
+      Buffer.from([127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]),
+    );
+  });
+
+  it('builds one frame per Outbound and shares it', () => {
+    const out = pong(1);
+    expect(frameOf(out)).toBe(frameOf(out));
+  });
+
+  it('delivers pre-framed and ordinary sends intact and in order, at every size', async () => {
+    const { ws, received } = await pair();
+    expect(canWriteFrame(ws)).toBe(true);
+    const expected: string[] = [];
+    const sizes = [0, 10, 125, 126, 1000, 65_535, 65_536, 200_000];
+    for (const [i, size] of sizes.entries()) {
+      const out = new Outbound({
+        type: 'error',
+        code: 'internal',
+        message: 'ü'.repeat(size),
+        ref: String(i),
+      });
+      sendOutbound(ws, out);
+      expected.push(out.json);
+      // ws's own path, interleaved: order must hold across both.
+      ws.send(`plain ${i}`);
+      expected.push(`plain ${i}`);
+    }
+    await until(() => received.length === expected.length);
+    expect(received).toEqual(expected);
+  });
+
+  it('falls back to ws.send when permessage-deflate is negotiated', async () => {
+    const { ws, received } = await pair({ perMessageDeflate: true }, true);
+    expect(canWriteFrame(ws)).toBe(false);
+    const outs = [pong(1), pong(2), pong(3)];
+    for (const out of outs) sendOutbound(ws, out);
+    await until(() => received.length === 3);
+    expect(received).toEqual(outs.map((o) => o.json));
+  });
+
+  it('does nothing once the socket is closing', async () => {
+    const { ws, client } = await pair();
+    const closed = new Promise((r) => client.once('close', r));
+    ws.close(1000, 'bye');
+    expect(() => {
+      sendOutbound(ws, pong(1));
+    }).not.toThrow();
+    await closed;
+    expect(() => {
+      sendOutbound(ws, pong(2));
+    }).not.toThrow();
+  });
+});
