@@ -6,6 +6,8 @@ export default defineConfig({
     // Browser tests need a built app and Chromium; they run with vitest.e2e.config.ts.
     exclude: ['test/e2e/**', 'node_modules/**'],
     environment: 'node',
+    // Finds or starts the PostgreSQL server of the PostgreSQL tests, once per run.
+    globalSetup: ['test/globalSetup.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

@@ -10,7 +10,9 @@ import { WebSocketServer } from 'ws';
 import { CloseCode } from '../protocol/protocol.js';
 import type { Config } from './config.js';
 import { Hub } from './hub/Hub.js';
+import { ServerMetrics } from './ServerMetrics.js';
 import type { MessageStore } from './store/MessageStore.js';
+import { PostgresStore } from './store/PostgresStore.js';
 import { SqliteStore } from './store/SqliteStore.js';
 import { startHeartbeat } from './transport/heartbeat.js';
 import { attachLegacyChat } from './transport/legacyChat.js';
@@ -20,7 +22,7 @@ import { iceProvider } from './turn.js';
 
 export interface BuildOptions {
   logger?: Logger;
-  /** Use this store instead of opening config.dbPath (tests). */
+  /** Use this store instead of opening config.databaseUrl or config.dbPath (tests). */
   store?: MessageStore;
   /** Interval of WebSocket pings that detect dead connections. */
   heartbeatMs?: number;
@@ -47,6 +49,13 @@ const PLACEHOLDER_PAGE = `<!doctype html>
 <body><h1>Parley</h1><p>The server is running. The web app has not been built into this copy yet
 (<code>npm run build</code>).</p></body></html>`;
 
+/** PostgreSQL when DATABASE_URL is set (several instances share it), else the SQLite file. */
+function openStore(config: Config): MessageStore {
+  return config.databaseUrl !== null
+    ? new PostgresStore({ connectionString: config.databaseUrl })
+    : new SqliteStore({ path: config.dbPath, synchronous: config.dbSync });
+}
+
 /** Builds a Parley server from its config. Starts nothing until listen(); no side effects on import. */
 export function buildServer(config: Config, options: BuildOptions = {}): ParleyServer {
   const logger = options.logger ?? pino({ level: config.logLevel });
@@ -54,9 +63,21 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     config.tlsCert !== null && config.tlsKey !== null
       ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }
       : null;
-  const store = options.store ?? new SqliteStore({ path: config.dbPath, synchronous: config.dbSync });
-  const hub = new Hub({
+  const store = options.store ?? openStore(config);
+  // Reads the hub and the sockets when scraped; all defined below, before anything can scrape.
+  const metrics: ServerMetrics = new ServerMetrics({
+    connections: () => ({
+      parley: parleyWss.clients.size,
+      chat: legacyServers.find((l) => l.name === 'chat')?.wss.clients.size ?? 0,
+      login: legacyServers.find((l) => l.name === 'login')?.wss.clients.size ?? 0,
+    }),
+    sessions: () => hub.sessionCount,
+    rooms: () => hub.roomCount,
+    calls: () => hub.callCount,
+  });
+  const hub: Hub = new Hub({
     store,
+    metrics,
     graceMs: config.graceMs,
     callTimeoutMs: config.callTimeoutMs,
     ice: iceProvider(config),
@@ -68,6 +89,7 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     rateLimit: config.rateLimit,
     rateBurst: config.rateBurst,
     logger,
+    metrics,
   };
   // Frames a bit over the limit get a coded error and the connection lives on; frames far over it
   // are not worth reading, and ws closes those connections with 1009.
@@ -82,6 +104,11 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
   let shuttingDown = false;
 
   http.get('/healthz', () => ({ status: 'ok' }));
+  // Prometheus text format. On the main port like /readyz: keep it from the public internet at the
+  // reverse proxy (docs/DEPLOY.md) if the numbers are not for everyone.
+  http.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   http.get('/readyz', async (_request, reply) => {
     const ready = !shuttingDown && store.ready();
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
@@ -147,6 +174,8 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     store,
     http,
     async listen() {
+      // Do not take connections before the database is migrated (PostgreSQL does it on open).
+      if (store instanceof PostgresStore) await store.migrated();
       await http.listen({ port: config.port, host: config.host });
       const result: Listening = {
         port: (http.server.address() as AddressInfo).port,

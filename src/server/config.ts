@@ -16,6 +16,8 @@ export interface Config {
   dbPath: string;
   /** 'full' survives power loss; 'normal' survives a process crash only. */
   dbSync: 'full' | 'normal';
+  /** PostgreSQL holding chat history instead of SQLite (postgres://…); null uses dbPath. */
+  databaseUrl: string | null;
   graceMs: number;
   callTimeoutMs: number;
   maxFrameBytes: number;
@@ -43,6 +45,7 @@ export const defaults: Config = {
   legacyLoginPort: 9090,
   dbPath: './data/parley.db',
   dbSync: 'full',
+  databaseUrl: null,
   graceMs: 30_000,
   callTimeoutMs: 30_000,
   maxFrameBytes: 64 * 1024,
@@ -70,6 +73,7 @@ const settings = {
   legacyLoginPort: { env: 'LEGACY_LOGIN_PORT', flag: 'legacy-login-port', parse: optionalPort },
   dbPath: { env: 'DB_PATH', flag: 'db-path', parse: str },
   dbSync: { env: 'DB_SYNC', flag: 'db-sync', parse: oneOf(['full', 'normal'] as const) },
+  databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', parse: postgresUrl },
   graceMs: { env: 'GRACE_SECONDS', flag: 'grace-seconds', parse: seconds(0, 3600) },
   callTimeoutMs: { env: 'CALL_TIMEOUT_SECONDS', flag: 'call-timeout-seconds', parse: seconds(1, 600) },
   maxFrameBytes: { env: 'MAX_FRAME_BYTES', flag: 'max-frame-bytes', parse: int(1024, 16 * 1024 * 1024) },
@@ -133,6 +137,22 @@ function str(raw: string): string {
 
 function optionalStr(raw: string): string | null {
   return raw.trim() === '' ? null : raw.trim();
+}
+
+/** A libpq connection URL; empty is "not set". The URL is never echoed: it may hold a password. */
+function postgresUrl(raw: string): string | null {
+  const value = raw.trim();
+  if (value === '') return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error('is not a URL (postgres://user:password@host:5432/database)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new Error(`must start with postgres:// or postgresql://, not ${url.protocol}//`);
+  }
+  return value;
 }
 
 function int(min: number, max: number): (raw: string) => number {

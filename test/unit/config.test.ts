@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       legacyLoginPort: 9090,
       dbPath: './data/parley.db',
       dbSync: 'full',
+      databaseUrl: null,
       stunUrls: [],
       turnUrls: [],
       turnSecret: null,
@@ -54,6 +55,13 @@ describe('loadConfig', () => {
     ['DB_PATH', ':memory:', { dbPath: ':memory:' }],
     ['DB_SYNC', 'normal', { dbSync: 'normal' }],
     ['DB_SYNC', 'FULL', { dbSync: 'full' }],
+    [
+      'DATABASE_URL',
+      'postgres://parley:s3cret@db.example:5432/parley',
+      { databaseUrl: 'postgres://parley:s3cret@db.example:5432/parley' },
+    ],
+    ['DATABASE_URL', ' postgresql://db/parley ', { databaseUrl: 'postgresql://db/parley' }],
+    ['DATABASE_URL', '', { databaseUrl: null }],
     ['GRACE_SECONDS', '10', { graceMs: 10_000 }],
     ['GRACE_SECONDS', '0', { graceMs: 0 }],
     ['GRACE_SECONDS', '1.5', { graceMs: 1500 }],
@@ -115,6 +123,7 @@ describe('loadConfig', () => {
         '--legacy-login-port=7002',
         '--db-path', '/tmp/x.db',
         '--db-sync', 'normal',
+        '--database-url', 'postgres://db/parley',
         '--grace-seconds', '5',
         '--call-timeout-seconds', '20',
         '--max-frame-bytes', '2048',
@@ -137,6 +146,7 @@ describe('loadConfig', () => {
         legacyLoginPort: 7002,
         dbPath: '/tmp/x.db',
         dbSync: 'normal',
+        databaseUrl: 'postgres://db/parley',
         graceMs: 5000,
         callTimeoutMs: 20_000,
         maxFrameBytes: 2048,
@@ -207,6 +217,8 @@ describe('loadConfig', () => {
       ['DB_PATH', ''],
       ['DB_SYNC', 'off'],
       ['DB_SYNC', ''],
+      ['DATABASE_URL', 'mysql://db/parley'],
+      ['DATABASE_URL', 'db.example:5432'],
       ['GRACE_SECONDS', '-1'],
       ['GRACE_SECONDS', '3601'],
       ['GRACE_SECONDS', 'soon'],
@@ -235,6 +247,12 @@ describe('loadConfig', () => {
       expect(error.name).toBe('ConfigError');
       expect(error.message.startsWith(`${name} (--`)).toBe(true);
     });
+  });
+
+  it('does not echo a bad DATABASE_URL, which may hold a password', () => {
+    const error = configError({ DATABASE_URL: 'mysql://parley:s3cret@db/parley' });
+    expect(error.message).toMatch(/^DATABASE_URL \(--database-url\)/);
+    expect(error.message).not.toContain('s3cret');
   });
 
   describe('settings that must come together', () => {

@@ -20,6 +20,7 @@ import {
 import { UserError } from '../errors.js';
 import type { MessageStore, StoredMessage } from '../store/MessageStore.js';
 import { Call } from './Call.js';
+import { type HubMetrics, noMetrics } from './HubMetrics.js';
 import { Outbound, Session, type SessionSink } from './Session.js';
 
 export interface IceGrant {
@@ -46,6 +47,8 @@ export interface HubOptions {
   maxFrameBytes: number;
   maxRoomsPerSession?: number;
   logger: HubLogger;
+  /** Where counts and timings for /metrics go; nowhere by default. */
+  metrics?: HubMetrics;
   now?: () => number;
 }
 
@@ -98,7 +101,7 @@ export class Hub {
   #lastStoredId = 0;
 
   constructor(options: HubOptions) {
-    this.#opts = { maxRoomsPerSession: 100, now: Date.now, ...options };
+    this.#opts = { maxRoomsPerSession: 100, now: Date.now, metrics: noMetrics, ...options };
     // Messages from before a restart are history too.
     this.#opts.store.lastId().then(
       (id) => {
@@ -262,6 +265,7 @@ export class Hub {
         session.lastDeliveredId = Math.max(session.lastDeliveredId, m.id);
         cursor = m.id;
       }
+      this.#opts.metrics.messagesDelivered(page.length);
       if (page.length < REPLAY_PAGE) return;
     }
   }
@@ -469,7 +473,9 @@ export class Hub {
 
   async #store(input: Parameters<MessageStore['append']>[0]) {
     try {
+      const started = performance.now();
       const result = await this.#opts.store.append(input);
+      this.#opts.metrics.messageStored(performance.now() - started, result.duplicate);
       this.#lastStoredId = Math.max(this.#lastStoredId, result.message.id);
       return result;
     } catch (error) {
@@ -501,6 +507,7 @@ export class Hub {
       for (const member of this.#rooms.get(room) ?? []) {
         if (member !== session) member.send(out);
       }
+      this.#opts.metrics.messagesDelivered((this.#rooms.get(room)?.size ?? 1) - 1);
     }
     return message;
   }
@@ -528,6 +535,7 @@ export class Hub {
     session.send(new Outbound({ type: 'ack', clientId, id: message.id, ts: message.ts, ref }));
     if (!duplicate && target !== session) {
       target.send(new Outbound({ type: 'message', message: toChatMessage(message) }));
+      this.#opts.metrics.messagesDelivered(1);
     }
     return message;
   }
@@ -584,6 +592,7 @@ export class Hub {
     const callId = mintId('c', 9);
     if (target.call) {
       session.send(new Outbound({ type: 'callEnded', callId, reason: 'busy', ref }));
+      this.#opts.metrics.callEnded('busy');
       return null;
     }
     const call = new Call(callId, session, target, media);
@@ -672,6 +681,7 @@ export class Hub {
     const wasActive = call.state === 'active';
     call.setState('ended');
     call.endReason = reason;
+    this.#opts.metrics.callEnded(reason);
     if (call.timer) clearTimeout(call.timer);
     call.timer = null;
     this.#calls.delete(call.id);

@@ -9,6 +9,9 @@ import type {
   NewMessage,
   StoredMessage,
 } from './MessageStore.js';
+import { dmKey, senderKey } from './keys.js';
+
+export { dmKey } from './keys.js';
 
 /**
  * Schema migrations, applied in order; PRAGMA user_version records how many have run. Append new
@@ -43,19 +46,6 @@ interface Row {
   text: string;
   room: string | null;
   recipient: string | null;
-}
-
-/**
- * Whose clientIds these are, for de-duplication. The display name, not the session id: a user id
- * lasts one session, but after a server restart the web app signs in again under the same name and
- * re-sends what it never saw acknowledged, and that must not be stored twice.
- */
-function senderKey(name: string): string {
-  return name.toLowerCase();
-}
-
-export function dmKey(a: string, b: string): string {
-  return a < b ? `${a}|${b}` : `${b}|${a}`;
 }
 
 function toMessage(row: Row): StoredMessage {

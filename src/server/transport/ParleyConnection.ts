@@ -9,7 +9,9 @@ import {
 import { parseClientMessage } from '../../protocol/validate.js';
 import { UserError } from '../errors.js';
 import type { Hub, HubLogger } from '../hub/Hub.js';
+import type { HubMetrics } from '../hub/HubMetrics.js';
 import type { Outbound, Session, SessionSink } from '../hub/Session.js';
+import { sendOutbound } from './frames.js';
 import { RateLimiter } from './RateLimiter.js';
 import { rawLength, rawToString, safeSend } from './heartbeat.js';
 
@@ -18,6 +20,8 @@ export interface ConnectionOptions {
   rateLimit: number;
   rateBurst: number;
   logger: HubLogger;
+  /** Times signal relays (arrival to send to the peer) for /metrics. */
+  metrics?: Pick<HubMetrics, 'signalRelayed'>;
 }
 
 /** A client that has this much unsent data queued is not reading; drop it rather than buffer more. */
@@ -37,7 +41,8 @@ export class ParleyConnection implements SessionSink {
   #session: Session | null = null;
   /** Set while an async frame (sign-in, chat) is being handled; later frames wait behind it. */
   #busy: Promise<void> | null = null;
-  #queue: string[] = [];
+  /** Frames waiting behind #busy, with when they arrived. */
+  #queue: { text: string; arrivedAt: number }[] = [];
   #lastRateError = 0;
 
   constructor(ws: WebSocket, hub: Hub, options: ConnectionOptions) {
@@ -67,7 +72,7 @@ export class ParleyConnection implements SessionSink {
       this.#ws.terminate();
       return;
     }
-    safeSend(this.#ws, out.json);
+    sendOutbound(this.#ws, out);
   }
 
   close(code: number, reason: string): void {
@@ -83,6 +88,7 @@ export class ParleyConnection implements SessionSink {
   }
 
   #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    const arrivedAt = performance.now();
     if (isBinary) {
       this.#ws.close(CloseCode.unsupportedData, 'binary frames are not supported');
       return;
@@ -111,14 +117,14 @@ export class ParleyConnection implements SessionSink {
     }
     const text = rawToString(data);
     if (this.#busy) {
-      this.#queue.push(text);
+      this.#queue.push({ text, arrivedAt });
       return;
     }
-    this.#process(text);
+    this.#process(text, arrivedAt);
   }
 
   /** Handles one frame; if it is async, holds back the frames behind it so order is kept. */
-  #process(text: string): void {
+  #process(text: string, arrivedAt: number): void {
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
       this.#error(parsed.error.code, parsed.error.message, parsed.error.ref);
@@ -133,6 +139,8 @@ export class ParleyConnection implements SessionSink {
       this.#fail(error, ref);
       return;
     }
+    // Relaying is synchronous: by now the frame has been sent on to the peer.
+    if (msg.type === 'signal') this.#opts.metrics?.signalRelayed(performance.now() - arrivedAt);
     if (result instanceof Promise) {
       this.#busy = result
         .catch((error: unknown) => {
@@ -147,7 +155,8 @@ export class ParleyConnection implements SessionSink {
 
   #drain(): void {
     while (!this.#busy && this.#queue.length > 0) {
-      this.#process(this.#queue.shift()!);
+      const next = this.#queue.shift()!;
+      this.#process(next.text, next.arrivedAt);
     }
   }
 
