@@ -13,8 +13,8 @@ import { UserError } from '../errors.js';
 import type { Call } from '../hub/Call.js';
 import type { Hub, HubLogger } from '../hub/Hub.js';
 import type { Outbound, Session, SessionSink } from '../hub/Session.js';
-import { RateLimiter } from './RateLimiter.js';
-import { rawLength, rawToString, safeSend } from './heartbeat.js';
+import { FrameIntake, type FrameHandler } from './FrameIntake.js';
+import { safeSend } from './heartbeat.js';
 import { cleanLegacyName } from './legacyText.js';
 
 export interface LegacyConnectionOptions {
@@ -64,32 +64,21 @@ interface LegacyCall {
  * sendPeerGone(). A UserError thrown while handling a frame is answered with errorFrame(); anything
  * else is a bug, logged, and closes only this connection with 1011.
  */
-export abstract class LegacyConnection implements SessionSink {
+export abstract class LegacyConnection implements SessionSink, FrameHandler {
   protected readonly ws: WebSocket;
   protected readonly hub: Hub;
   protected readonly logger: HubLogger;
-  readonly #maxFrameBytes: number;
-  readonly #limiter: RateLimiter;
   #session: Session | null = null;
   #call: LegacyCall | null = null;
   /** Set while hub.callInvite runs, so the callRinging it delivers can take the held offer. */
   #inviting: Held | null = null;
-  /** Set while an async frame (chat) is being handled; later frames wait behind it. */
-  #busy: Promise<void> | null = null;
-  #queue: string[] = [];
-  #lastRateError = 0;
 
   constructor(ws: WebSocket, hub: Hub, options: LegacyConnectionOptions) {
     this.ws = ws;
     this.hub = hub;
     this.logger = options.logger;
-    this.#maxFrameBytes = options.maxFrameBytes;
-    this.#limiter = new RateLimiter(options.rateLimit, options.rateBurst);
-    ws.on('message', (data, isBinary) => {
-      this.#onMessage(data, isBinary);
-    });
+    new FrameIntake(ws, this, options);
     ws.on('close', () => {
-      this.#queue = [];
       // Legacy sessions end with their connection; the hub ends the call and tells the peer.
       if (this.#session) this.hub.detach(this.#session, this);
     });
@@ -320,39 +309,16 @@ export abstract class LegacyConnection implements SessionSink {
   // -------------------------------------------------------------------------------------------
   // Frames in
 
-  #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    if (isBinary) {
-      this.ws.close(CloseCode.unsupportedData, 'binary frames are not supported');
-      return;
-    }
-    const verdict = this.#limiter.take();
-    if (verdict === 'flood') {
-      this.logger.warn({ user: this.#session?.id }, 'closing a flooding legacy connection');
-      this.ws.close(CloseCode.policyViolation, 'too many frames');
-      return;
-    }
-    if (verdict === 'drop') {
-      const now = Date.now();
-      if (now - this.#lastRateError >= 1000) {
-        this.#lastRateError = now;
-        this.#sendError(ErrorCode.rateLimited, 'too many frames; slow down');
-      }
-      return;
-    }
-    if (rawLength(data) > this.#maxFrameBytes) {
-      this.#sendError(ErrorCode.frameTooLarge, `frame is larger than ${this.#maxFrameBytes} bytes`);
-      return;
-    }
-    const text = rawToString(data);
-    if (this.#busy) {
-      this.#queue.push(text);
-      return;
-    }
-    this.#process(text);
+  get userId(): string | undefined {
+    return this.#session?.id;
   }
 
-  /** Handles one frame; if it is async, holds back the frames behind it so order is kept. */
-  #process(text: string): void {
+  refuse(code: ErrorCode, message: string): void {
+    this.#sendError(code, message);
+  }
+
+  /** Parses one frame and hands it to the protocol's dispatch; answers its errors. */
+  handle(text: string): Promise<void> | void {
     if (this.#session?.state === 'ended') {
       this.ws.close(CloseCode.sessionEnded, 'session ended');
       return;
@@ -370,20 +336,9 @@ export abstract class LegacyConnection implements SessionSink {
       return;
     }
     if (result instanceof Promise) {
-      this.#busy = result
-        .catch((error: unknown) => {
-          this.#fail(error);
-        })
-        .finally(() => {
-          this.#busy = null;
-          this.#drain();
-        });
-    }
-  }
-
-  #drain(): void {
-    while (!this.#busy && this.#queue.length > 0) {
-      this.#process(this.#queue.shift()!);
+      return result.catch((error: unknown) => {
+        this.#fail(error);
+      });
     }
   }
 

@@ -11,9 +11,9 @@ import { UserError } from '../errors.js';
 import type { Hub, HubLogger } from '../hub/Hub.js';
 import type { HubMetrics } from '../hub/HubMetrics.js';
 import type { Outbound, Session, SessionSink } from '../hub/Session.js';
+import { FrameIntake, type FrameHandler } from './FrameIntake.js';
 import { sendOutbound } from './frames.js';
-import { RateLimiter } from './RateLimiter.js';
-import { rawLength, rawToString, safeSend } from './heartbeat.js';
+import { safeSend } from './heartbeat.js';
 
 export interface ConnectionOptions {
   maxFrameBytes: number;
@@ -33,28 +33,18 @@ const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
  * a UserError is answered with `{type:"error"}` and the connection stays open; anything else is a
  * bug, logged, and closes only this connection with 1011.
  */
-export class ParleyConnection implements SessionSink {
+export class ParleyConnection implements SessionSink, FrameHandler {
   readonly #ws: WebSocket;
   readonly #hub: Hub;
   readonly #opts: ConnectionOptions;
-  readonly #limiter: RateLimiter;
   #session: Session | null = null;
-  /** Set while an async frame (sign-in, chat) is being handled; later frames wait behind it. */
-  #busy: Promise<void> | null = null;
-  /** Frames waiting behind #busy, with when they arrived. */
-  #queue: { text: string; arrivedAt: number }[] = [];
-  #lastRateError = 0;
 
   constructor(ws: WebSocket, hub: Hub, options: ConnectionOptions) {
     this.#ws = ws;
     this.#hub = hub;
     this.#opts = options;
-    this.#limiter = new RateLimiter(options.rateLimit, options.rateBurst);
-    ws.on('message', (data, isBinary) => {
-      this.#onMessage(data, isBinary);
-    });
+    new FrameIntake(ws, this, options);
     ws.on('close', () => {
-      this.#queue = [];
       if (this.#session) this.#hub.detach(this.#session, this);
     });
     ws.on('error', (error) => {
@@ -87,44 +77,16 @@ export class ParleyConnection implements SessionSink {
     this.#send({ type: 'error', code, message, ref, ...extra });
   }
 
-  #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    const arrivedAt = performance.now();
-    if (isBinary) {
-      this.#ws.close(CloseCode.unsupportedData, 'binary frames are not supported');
-      return;
-    }
-    const verdict = this.#limiter.take();
-    if (verdict === 'flood') {
-      this.#opts.logger.warn({ user: this.#session?.id }, 'closing a flooding connection');
-      this.#ws.close(CloseCode.policyViolation, 'too many frames');
-      return;
-    }
-    if (verdict === 'drop') {
-      const now = Date.now();
-      if (now - this.#lastRateError >= 1000) {
-        this.#lastRateError = now;
-        this.#error(ErrorCode.rateLimited, 'too many frames; slow down', null);
-      }
-      return;
-    }
-    if (rawLength(data) > this.#opts.maxFrameBytes) {
-      this.#error(
-        ErrorCode.frameTooLarge,
-        `frame is larger than ${this.#opts.maxFrameBytes} bytes`,
-        null,
-      );
-      return;
-    }
-    const text = rawToString(data);
-    if (this.#busy) {
-      this.#queue.push({ text, arrivedAt });
-      return;
-    }
-    this.#process(text, arrivedAt);
+  get userId(): string | undefined {
+    return this.#session?.id;
   }
 
-  /** Handles one frame; if it is async, holds back the frames behind it so order is kept. */
-  #process(text: string, arrivedAt: number): void {
+  refuse(code: ErrorCode, message: string): void {
+    this.#error(code, message, null);
+  }
+
+  /** Parses, validates and dispatches one frame; answers its errors with the frame's ref. */
+  handle(text: string, arrivedAt: number): Promise<void> | void {
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
       this.#error(parsed.error.code, parsed.error.message, parsed.error.ref);
@@ -142,21 +104,9 @@ export class ParleyConnection implements SessionSink {
     // Relaying is synchronous: by now the frame has been sent on to the peer.
     if (msg.type === 'signal') this.#opts.metrics?.signalRelayed(performance.now() - arrivedAt);
     if (result instanceof Promise) {
-      this.#busy = result
-        .catch((error: unknown) => {
-          this.#fail(error, ref);
-        })
-        .finally(() => {
-          this.#busy = null;
-          this.#drain();
-        });
-    }
-  }
-
-  #drain(): void {
-    while (!this.#busy && this.#queue.length > 0) {
-      const next = this.#queue.shift()!;
-      this.#process(next.text, next.arrivedAt);
+      return result.catch((error: unknown) => {
+        this.#fail(error, ref);
+      });
     }
   }
 

@@ -1,0 +1,108 @@
+import type { WebSocket } from 'ws';
+import { CloseCode, ErrorCode } from '../../protocol/protocol.js';
+import type { HubLogger } from '../hub/Hub.js';
+import { RateLimiter } from './RateLimiter.js';
+import { rawLength, rawToString } from './heartbeat.js';
+
+export interface IntakeOptions {
+  maxFrameBytes: number;
+  rateLimit: number;
+  rateBurst: number;
+  logger: HubLogger;
+}
+
+export interface FrameHandler {
+  /**
+   * Handles one text frame that passed the limits. A returned promise holds back the frames
+   * behind it until it settles, so replies keep the order of the frames. It must answer its own
+   * errors (a rejection here is only logged).
+   */
+  handle(text: string, arrivedAt: number): Promise<void> | void;
+  /** Answers a frame refused before handling (rate_limited, frame_too_large), in the protocol's own error form. */
+  refuse(code: ErrorCode, message: string): void;
+  /** Who is on the connection, for logs. */
+  readonly userId: string | undefined;
+}
+
+/**
+ * What every endpoint does with an inbound WebSocket message before its protocol sees it:
+ * binary frames close the connection (1003); a connection past its rate limit gets
+ * `rate_limited` and, if it keeps flooding, is closed (1008); a frame over the size limit gets
+ * `frame_too_large`; the rest go to the handler one at a time, in order.
+ */
+export class FrameIntake {
+  readonly #ws: WebSocket;
+  readonly #handler: FrameHandler;
+  readonly #opts: IntakeOptions;
+  readonly #limiter: RateLimiter;
+  #busy: Promise<void> | null = null;
+  /** Frames waiting behind #busy, with when they arrived. */
+  #queue: { text: string; arrivedAt: number }[] = [];
+  #lastRateError = 0;
+
+  constructor(ws: WebSocket, handler: FrameHandler, options: IntakeOptions) {
+    this.#ws = ws;
+    this.#handler = handler;
+    this.#opts = options;
+    this.#limiter = new RateLimiter(options.rateLimit, options.rateBurst);
+    ws.on('message', (data, isBinary) => {
+      this.#onMessage(data, isBinary);
+    });
+    ws.on('close', () => {
+      this.#queue = [];
+    });
+  }
+
+  #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    const arrivedAt = performance.now();
+    if (isBinary) {
+      this.#ws.close(CloseCode.unsupportedData, 'binary frames are not supported');
+      return;
+    }
+    const verdict = this.#limiter.take();
+    if (verdict === 'flood') {
+      this.#opts.logger.warn({ user: this.#handler.userId }, 'closing a flooding connection');
+      this.#ws.close(CloseCode.policyViolation, 'too many frames');
+      return;
+    }
+    if (verdict === 'drop') {
+      const now = Date.now();
+      if (now - this.#lastRateError >= 1000) {
+        this.#lastRateError = now;
+        this.#handler.refuse(ErrorCode.rateLimited, 'too many frames; slow down');
+      }
+      return;
+    }
+    if (rawLength(data) > this.#opts.maxFrameBytes) {
+      this.#handler.refuse(ErrorCode.frameTooLarge, `frame is larger than ${this.#opts.maxFrameBytes} bytes`);
+      return;
+    }
+    const text = rawToString(data);
+    if (this.#busy) {
+      this.#queue.push({ text, arrivedAt });
+      return;
+    }
+    this.#process(text, arrivedAt);
+  }
+
+  #process(text: string, arrivedAt: number): void {
+    const result = this.#handler.handle(text, arrivedAt);
+    if (result instanceof Promise) {
+      this.#busy = result
+        .catch((error: unknown) => {
+          this.#opts.logger.error({ err: error, user: this.#handler.userId }, 'a frame handler rejected');
+        })
+        .finally(() => {
+          this.#busy = null;
+          this.#drain();
+        });
+    }
+  }
+
+  #drain(): void {
+    while (!this.#busy && this.#queue.length > 0) {
+      const next = this.#queue.shift()!;
+      this.#process(next.text, next.arrivedAt);
+    }
+  }
+}
