@@ -1,8 +1,10 @@
 import { signal } from '@preact/signals';
 import { LOBBY, normalizeRoom } from '../protocol/protocol.js';
 import { CallController } from './call/CallController.js';
+import { DeviceChoice } from './call/DeviceChoice.js';
 import { Ringtone } from './call/Ringtone.js';
 import { ChatStore, roomKey } from './chat/ChatStore.js';
+import { I18n } from './i18n/I18n.js';
 import { BackoffPolicy } from './signaling/ReconnectPolicy.js';
 import { type SignInProblem, SignalingClient } from './signaling/SignalingClient.js';
 
@@ -16,18 +18,33 @@ export class Parley {
   readonly signaling: SignalingClient;
   readonly chat: ChatStore;
   readonly calls: CallController;
+  readonly devices: DeviceChoice;
   readonly signInProblem = signal<SignInProblem | null>(null);
   readonly online = signal(true);
   readonly rememberedName: string;
+  readonly i18n: I18n;
 
-  constructor(options: { wsUrl: string; storage: Storage; session: Storage }) {
+  constructor(options: {
+    wsUrl: string;
+    storage: Storage;
+    session: Storage;
+    /** The browser's preferred languages (navigator.languages). */
+    languages?: readonly string[];
+    /** navigator.mediaDevices; absent on plain http (not a secure context). */
+    mediaDevices?: MediaDevices | null;
+  }) {
+    this.i18n = new I18n({ storage: options.storage, preferred: options.languages ?? [] });
     this.signaling = new SignalingClient({
       url: options.wsUrl,
       policy: new BackoffPolicy(),
       storage: options.session,
     });
     this.chat = new ChatStore(this.signaling);
-    this.calls = new CallController(this.signaling, new Ringtone());
+    this.devices = new DeviceChoice({
+      storage: options.storage,
+      media: options.mediaDevices ?? null,
+    });
+    this.calls = new CallController(this.signaling, new Ringtone(), this.devices);
     this.rememberedName = options.storage.getItem(NAME_KEY) ?? '';
     this.signaling.events.on('signInFailed', (problem) => {
       this.signInProblem.value = problem;

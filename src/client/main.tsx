@@ -5,7 +5,16 @@ import './ui/styles.css';
 
 /** Composition root: builds the services, wires browser events, renders the app. */
 const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
-const app = new Parley({ wsUrl, storage: localStorage, session: sessionStorage });
+const app = new Parley({
+  wsUrl,
+  storage: localStorage,
+  session: sessionStorage,
+  languages: navigator.languages,
+  mediaDevices: 'mediaDevices' in navigator ? navigator.mediaDevices : null,
+});
+// The chosen language's catalogue (a small chunk unless English) arrives before the first render,
+// so the page never flashes English at a reader of another language.
+await app.i18n.init();
 
 app.openFromLocation(location.pathname);
 app.signaling.restore();
@@ -34,7 +43,12 @@ addEventListener('pagehide', () => {
 // test has set the flag, and exposes nothing a user's own devtools could not reach anyway.
 if (localStorage.getItem('parley.test') === '1') {
   Object.assign(window, {
-    __parleyTest: { pc: () => app.calls.peerConnection, app },
+    __parleyTest: {
+      pc: () => app.calls.peerConnection,
+      /** Offers and answers this page has sent in the current call. */
+      descriptionsSent: () => app.calls.descriptionsSent,
+      app,
+    },
   });
 }
 

@@ -14,11 +14,15 @@ import { type Config, defaults } from '../../src/server/config.js';
 export const WEB_ROOT = resolve('dist/client');
 export const SCREENSHOTS = resolve('docs/screenshots');
 
-export async function launchBrowser(): Promise<Browser> {
+/**
+ * Chromium with fake media devices. `fakeDevices` is the fake device layer's option string, e.g.
+ * "device-count=2" for two cameras (it always has three microphones and three speakers).
+ */
+export async function launchBrowser(opts: { fakeDevices?: string } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
-      '--use-fake-device-for-media-stream',
+      opts.fakeDevices ? `--use-fake-device-for-media-stream=${opts.fakeDevices}` : '--use-fake-device-for-media-stream',
       '--use-fake-ui-for-media-stream',
       '--allow-loopback-in-peer-connection',
       '--no-sandbox',
@@ -113,6 +117,8 @@ export interface OpenOptions {
   /** Make getUserMedia fail for video with this DOMException name. */
   failVideo?: 'NotAllowedError' | 'NotFoundError' | 'NotReadableError';
   path?: string;
+  /** The browser's language (navigator.languages); English unless given. */
+  locale?: string;
 }
 
 export class Client {
@@ -123,7 +129,10 @@ export class Client {
   ) {}
 
   static async open(browser: Browser, app: App, name: string, watch: ConsoleWatch, opts: OpenOptions = {}): Promise<Client> {
-    const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 } });
+    const context = await browser.newContext({
+      viewport: opts.viewport ?? { width: 1280, height: 800 },
+      locale: opts.locale ?? 'en-US',
+    });
     await context.addInitScript(
       ({ failVideo }) => {
         localStorage.setItem('parley.test', '1');
@@ -143,10 +152,11 @@ export class Client {
     return new Client(name, context, page);
   }
 
+  /** Signs in by the form's structure, not its words, so it works in every UI language. */
   async signIn(name = this.name): Promise<void> {
-    await this.page.getByLabel('Your name').fill(name);
-    await this.page.getByRole('button', { name: 'Sign in' }).click();
-    await this.page.getByTestId('connection').getByText('Connected').waitFor();
+    await this.page.locator('#signin-name').fill(name);
+    await this.page.getByTestId('signin').locator('button[type="submit"]').click();
+    await this.page.locator('[data-testid="connection"][data-state="open"]').waitFor();
   }
 
   member(name: string) {
@@ -171,10 +181,9 @@ export class Client {
     return this.messages().allTextContents();
   }
 
+  /** Clicks the member's voice or video call button (by test id: works in every UI language). */
   async call(name: string, media: 'audio' | 'video'): Promise<void> {
-    await this.member(name)
-      .getByRole('button', { name: `${media === 'video' ? 'Video' : 'Voice'} call ${name}` })
-      .click();
+    await this.member(name).getByTestId(`call-${media}`).click();
   }
 
   callStatus() {

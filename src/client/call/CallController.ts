@@ -2,14 +2,17 @@ import { signal } from '@preact/signals';
 import type {
   CallEndReason,
   CallMedia,
+  ErrorCode,
   IceServer,
   Member,
   ServerMessage,
 } from '../../protocol/protocol.js';
 import { PeerSession, type PeerNote } from '../rtc/PeerSession.js';
 import type { SignalingClient, WelcomeMessage } from '../signaling/SignalingClient.js';
-import { acquireMedia, type MediaProblem } from './media.js';
+import type { DeviceChoice } from './DeviceChoice.js';
+import { acquireMedia, explainMediaError, type MediaProblem, openDevice } from './media.js';
 import type { Ringtone } from './Ringtone.js';
+import { StatsMonitor } from './StatsMonitor.js';
 
 export type CallState = 'idle' | 'outgoing' | 'incoming' | 'connecting' | 'active' | 'ended';
 /** Why a call ended: the server's reasons, plus `error` for a refused invite. */
@@ -23,6 +26,13 @@ const next: Record<CallState, readonly CallState[]> = {
   active: ['ended'],
   ended: ['idle', 'outgoing', 'incoming'],
 };
+
+/** What went wrong with a call, for the UI to put in words. */
+export type CallError =
+  | { kind: 'notConnected' }
+  /** `detail` is the browser's own message (not translated: it names the failing API). */
+  | { kind: 'setup'; detail: string }
+  | { kind: 'server'; code: ErrorCode };
 
 export class InvalidStateError extends Error {
   readonly code = 'invalid_state';
@@ -46,10 +56,12 @@ export interface CallView {
   /** Getting camera/microphone before inviting or accepting. */
   preparing: boolean;
   endReason: EndReason | null;
-  /** A human-readable problem: a refused invite, a negotiation failure. */
-  error: string | null;
+  /** A problem to show: a refused invite, no server, a negotiation failure. */
+  error: CallError | null;
   /** Camera or microphone trouble, with what to do. */
   mediaProblem: MediaProblem | null;
+  /** The last device switch failed (the previous device stays in use). */
+  deviceProblem: MediaProblem | null;
   local: MediaStream | null;
   remote: MediaStream | null;
   micOn: boolean;
@@ -75,6 +87,7 @@ const initial: CallView = {
   endReason: null,
   error: null,
   mediaProblem: null,
+  deviceProblem: null,
   local: null,
   remote: null,
   micOn: true,
@@ -92,8 +105,11 @@ const initial: CallView = {
  */
 export class CallController {
   readonly view = signal<CallView>(initial);
+  /** Call statistics, sampled only while the stats panel is open. */
+  readonly stats = new StatsMonitor(() => this.#session?.pc ?? null);
   readonly #sig: SignalingClient;
   readonly #ring: Ringtone;
+  readonly #devices: DeviceChoice;
   #session: PeerSession | null = null;
   #iceServers: IceServer[] = [];
   #inviteRef: string | null = null;
@@ -101,9 +117,10 @@ export class CallController {
   #dismissTimer: ReturnType<typeof setTimeout> | null = null;
   #seq = 0;
 
-  constructor(signaling: SignalingClient, ringtone: Ringtone) {
+  constructor(signaling: SignalingClient, ringtone: Ringtone, devices: DeviceChoice) {
     this.#sig = signaling;
     this.#ring = ringtone;
+    this.#devices = devices;
     signaling.events.on('welcome', (w) => {
       this.#onWelcome(w);
     });
@@ -115,6 +132,11 @@ export class CallController {
   /** For tests and diagnostics only. */
   get peerConnection(): RTCPeerConnection | null {
     return this.#session?.pc ?? null;
+  }
+
+  /** For tests and diagnostics only: offers and answers this side has sent in the current call. */
+  get descriptionsSent(): number {
+    return this.#session?.descriptionsSent ?? 0;
   }
 
   get #v(): CallView {
@@ -158,7 +180,7 @@ export class CallController {
       media,
       preparing: true,
     });
-    const local = await acquireMedia(media);
+    const local = await this.#acquire(media);
     if (this.#v.state !== 'outgoing' || this.#inviteRef !== ref) {
       stopStream(local.stream);
       return;
@@ -171,7 +193,7 @@ export class CallController {
       camOn: local.media === 'video',
     });
     const sent = this.#sig.send({ type: 'callInvite', to: peer.id, media: local.media, ref });
-    if (!sent) this.#end('error', 'Not connected to the server; try again when it is back.');
+    if (!sent) this.#end('error', { kind: 'notConnected' });
   }
 
   async accept(media: CallMedia): Promise<void> {
@@ -180,7 +202,7 @@ export class CallController {
     const callId = v.callId;
     this.#ring.stop();
     this.#set({ preparing: true });
-    const local = await acquireMedia(v.media === 'video' ? media : 'audio');
+    const local = await this.#acquire(v.media === 'video' ? media : 'audio');
     if (this.#v.state !== 'incoming' || this.#v.callId !== callId) {
       stopStream(local.stream);
       return;
@@ -192,8 +214,68 @@ export class CallController {
       camOn: local.media === 'video',
     });
     if (!this.#sig.send({ type: 'callAccept', callId, media: local.media })) {
-      this.#end('error', 'Not connected to the server.');
+      this.#end('error', { kind: 'notConnected' });
     }
+  }
+
+  /**
+   * Uses another camera or microphone. In a call the new track replaces the old one on the same
+   * RTCRtpSender (replaceTrack), so nothing is renegotiated. The choice is remembered either way.
+   */
+  async switchDevice(kind: 'camera' | 'microphone', deviceId: string): Promise<void> {
+    this.#devices.choose(kind, deviceId);
+    const local = this.#v.local;
+    const old = kind === 'camera' ? local?.getVideoTracks()[0] : local?.getAudioTracks()[0];
+    if (!local || !old) return; // nothing in use: the choice applies to the next call
+    let fresh: MediaStreamTrack;
+    try {
+      fresh = await openDevice(kind, deviceId);
+    } catch (error) {
+      if (!(error instanceof DOMException && error.name === 'NotReadableError')) {
+        this.#set({ deviceProblem: explainMediaError(error, kind === 'camera' ? 'video' : 'audio') });
+        return;
+      }
+      // Some devices (phone cameras) cannot be open twice at once: release the old one first.
+      old.stop();
+      try {
+        fresh = await openDevice(kind, deviceId);
+      } catch (again) {
+        this.#set({ deviceProblem: explainMediaError(again, kind === 'camera' ? 'video' : 'audio') });
+        return;
+      }
+    }
+    if (this.#v.local !== local) {
+      fresh.stop(); // the call ended or the stream changed while the device was opening
+      return;
+    }
+    fresh.enabled = old.enabled; // keep muted / camera-off as it was
+    try {
+      await this.#session?.replaceTrack(old, fresh);
+    } catch (error) {
+      fresh.stop();
+      this.#set({ deviceProblem: explainMediaError(error, kind === 'camera' ? 'video' : 'audio') });
+      return;
+    }
+    old.stop();
+    this.#set({
+      local: new MediaStream(local.getTracks().map((t) => (t === old ? fresh : t))),
+      deviceProblem: null,
+    });
+  }
+
+  /** Camera and microphone for a call: the remembered ones, or any if those are gone. */
+  async #acquire(media: CallMedia): ReturnType<typeof acquireMedia> {
+    const camera = this.#devices.constraint('camera');
+    const microphone = this.#devices.constraint('microphone');
+    let local = await acquireMedia(media, { camera, microphone });
+    const code = local.problem?.code;
+    const remembered = camera.deviceId !== undefined || microphone.deviceId !== undefined;
+    if (remembered && (code === 'OverconstrainedError' || code === 'NotFoundError')) {
+      stopStream(local.stream);
+      local = await acquireMedia(media);
+    }
+    void this.#devices.confirm(local.stream);
+    return local;
   }
 
   decline(): void {
@@ -302,7 +384,7 @@ export class CallController {
         return;
       case 'error':
         if (msg.ref !== null && msg.ref === this.#inviteRef && v.state === 'outgoing') {
-          this.#end('error', msg.message);
+          this.#end('error', { kind: 'server', code: msg.code });
         }
         return;
       default:
@@ -405,7 +487,7 @@ export class CallController {
       onError: (error: unknown) => {
         if (this.#session !== session) return;
         const message = error instanceof Error ? error.message : String(error);
-        this.#set({ error: `Connection setup problem: ${message}` });
+        this.#set({ error: { kind: 'setup', detail: message } });
       },
     });
     this.#session = session;
@@ -423,9 +505,10 @@ export class CallController {
     }
   }
 
-  #end(reason: EndReason, error: string | null = null): void {
+  #end(reason: EndReason, error: CallError | null = null): void {
     if (!this.busy) return;
     this.#ring.stop();
+    this.stats.stop();
     const session = this.#session;
     this.#session = null;
     session?.close();

@@ -1,10 +1,16 @@
 import type { CallMedia } from '../../protocol/protocol.js';
 
-/** Why the camera or microphone could not be used, in words a user can act on. */
+/**
+ * Why the camera or microphone could not be used. The UI turns `reason` and `device` into words
+ * the user can act on, in their language.
+ */
 export interface MediaProblem {
   /** The DOMException name, e.g. NotAllowedError. */
   code: string;
-  message: string;
+  reason: 'notFound' | 'denied' | 'busy' | 'insecure' | 'other';
+  device: 'camera' | 'microphone';
+  /** How the call carries on: voice only (no camera), or receive-only (no microphone either). */
+  fallback: 'voiceOnly' | 'receiveOnly' | null;
 }
 
 export interface LocalMedia {
@@ -15,42 +21,58 @@ export interface LocalMedia {
   problem: MediaProblem | null;
 }
 
-const DEVICE = { audio: 'microphone', video: 'camera' } as const;
-
 export function explainMediaError(error: unknown, what: 'audio' | 'video'): MediaProblem {
-  const name = error instanceof DOMException || error instanceof Error ? error.name : 'Error';
-  const device = DEVICE[what];
-  switch (name) {
+  const code = error instanceof DOMException || error instanceof Error ? error.name : 'Error';
+  const device = what === 'video' ? 'camera' : 'microphone';
+  let reason: MediaProblem['reason'];
+  switch (code) {
     case 'NotFoundError':
     case 'OverconstrainedError':
-      return { code: name, message: `No ${device} was found. Connect one and try again.` };
+      reason = 'notFound';
+      break;
     case 'NotAllowedError':
     case 'SecurityError':
-      return {
-        code: name,
-        message: `Permission to use the ${device} was denied. Allow it in the browser's site settings (the icon left of the address), then try again.`,
-      };
+      reason = 'denied';
+      break;
     case 'NotReadableError':
     case 'AbortError':
-      return {
-        code: name,
-        message: `The ${device} is busy or failed to start. Close other apps or tabs using it and try again.`,
-      };
+      reason = 'busy';
+      break;
     case 'TypeError':
-      return {
-        code: name,
-        message: 'This page cannot use the camera or microphone: it needs HTTPS (or localhost).',
-      };
+      reason = 'insecure';
+      break;
     default:
-      return { code: name, message: `The ${device} could not be used (${name}).` };
+      reason = 'other';
   }
+  return { code, reason, device, fallback: null };
+}
+
+/** The camera size we ask for: enough for a call window, light on CPU and bandwidth. */
+const VIDEO: MediaTrackConstraints = { width: 640, height: 480 };
+
+/**
+ * Opens one device for a mid-call switch. `exact`, unlike the `ideal` of a call's start: the user
+ * picked this device, so another one would be a surprise; failing says why instead.
+ */
+export async function openDevice(kind: 'camera' | 'microphone', deviceId: string): Promise<MediaStreamTrack> {
+  const id = deviceId ? { deviceId: { exact: deviceId } } : {};
+  const stream = await navigator.mediaDevices.getUserMedia(
+    kind === 'camera' ? { video: { ...VIDEO, ...id } } : { audio: id },
+  );
+  const track = stream.getTracks()[0];
+  if (!track) throw new DOMException('no track', 'NotFoundError');
+  return track;
 }
 
 /**
  * Gets the microphone, and the camera for a video call. Without a camera the call carries on as
  * voice; without a microphone either, it carries on receive-only. Each failure is explained.
  */
-export async function acquireMedia(wanted: CallMedia): Promise<LocalMedia> {
+export async function acquireMedia(
+  wanted: CallMedia,
+  pick: { camera?: MediaTrackConstraints; microphone?: MediaTrackConstraints } = {},
+): Promise<LocalMedia> {
+  const audio: MediaTrackConstraints | boolean = pick.microphone ? { ...pick.microphone } : true;
   const devices = navigator.mediaDevices as MediaDevices | undefined;
   if (!devices) {
     return { stream: null, media: 'audio', problem: explainMediaError(new TypeError(), 'audio') };
@@ -58,25 +80,21 @@ export async function acquireMedia(wanted: CallMedia): Promise<LocalMedia> {
   let videoProblem: MediaProblem | null = null;
   if (wanted === 'video') {
     try {
-      const stream = await devices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+      const stream = await devices.getUserMedia({ audio, video: { ...VIDEO, ...pick.camera } });
       return { stream, media: 'video', problem: null };
     } catch (error) {
       videoProblem = explainMediaError(error, 'video');
     }
   }
   try {
-    const stream = await devices.getUserMedia({ audio: true, video: false });
-    const problem = videoProblem && {
-      code: videoProblem.code,
-      message: `${videoProblem.message} The call is voice only.`,
-    };
+    const stream = await devices.getUserMedia({ audio, video: false });
+    const problem: MediaProblem | null = videoProblem && { ...videoProblem, fallback: 'voiceOnly' };
     return { stream, media: 'audio', problem };
   } catch (error) {
-    const problem = explainMediaError(error, 'audio');
     return {
       stream: null,
       media: 'audio',
-      problem: { code: problem.code, message: `${problem.message} You can still hear the other side.` },
+      problem: { ...explainMediaError(error, 'audio'), fallback: 'receiveOnly' },
     };
   }
 }

@@ -1,6 +1,7 @@
 import { computed, signal } from '@preact/signals';
 import {
   type ChatMessage,
+  type ErrorCode,
   HISTORY_MAX,
   LOBBY,
   type Member,
@@ -20,7 +21,8 @@ export interface ChatItem {
   text: string;
   mine: boolean;
   status: MessageStatus;
-  error: string | null;
+  /** Why the server refused it; the UI words it in the user's language. */
+  error: ErrorCode | null;
 }
 
 /** A room (`r:<room>`) or a direct conversation (`d:<userId>`). */
@@ -58,7 +60,8 @@ export class ChatStore {
   readonly members = signal<Readonly<Record<string, readonly Member[]>>>({});
   readonly active = signal<string>(roomKey(LOBBY));
   /** A problem to show above the composer (e.g. a refused join). */
-  readonly notice = signal<string | null>(null);
+  /** A room the server would not let us join, and why. */
+  readonly notice = signal<{ room: string; code: ErrorCode } | null>(null);
   readonly joinedRooms = computed(() => Object.keys(this.members.value).sort());
   /** Everyone in any of my rooms, by id. */
   readonly people = computed(() => {
@@ -112,7 +115,7 @@ export class ChatStore {
       if (!this.members.value[room]) this.join(room);
     } else {
       const peer = key.slice(2);
-      this.#ensure(key, 'dm', peer, this.people.value.get(peer)?.name ?? 'direct');
+      this.#ensure(key, 'dm', peer, this.people.value.get(peer)?.name ?? '…');
     }
     this.active.value = key;
     this.#patch(key, { unread: 0 });
@@ -263,7 +266,7 @@ export class ChatStore {
       this.#sig.settle(ref);
       for (const conv of Object.values(this.conversations.value)) {
         if (conv.items.some((i) => i.key === ref)) {
-          this.#setItem(conv.key, ref, { status: 'failed', error: msg.message });
+          this.#setItem(conv.key, ref, { status: 'failed', error: msg.code });
         }
       }
       return;
@@ -275,7 +278,7 @@ export class ChatStore {
     if (ref.startsWith('join:')) {
       const room = ref.slice(5);
       this.#wanted.delete(room);
-      this.notice.value = `Could not join #${room}: ${msg.message}`;
+      this.notice.value = { room, code: msg.code };
     }
   }
 

@@ -133,6 +133,30 @@ export class PeerSession {
     if (stream) this.addStream(stream);
   }
 
+  /**
+   * Sends `fresh` in place of `old` (another camera or microphone) on the same sender: no
+   * renegotiation, the peer's track just carries different frames. Before the first answer the
+   * swap happens in the tracks still waiting to be added.
+   */
+  async replaceTrack(old: MediaStreamTrack, fresh: MediaStreamTrack): Promise<void> {
+    const sender = this.pc.getSenders().find((s) => s.track === old);
+    if (sender) {
+      await sender.replaceTrack(fresh);
+      return;
+    }
+    const pending = this.#pendingStream;
+    if (pending?.getTracks().includes(old)) {
+      this.#pendingStream = new MediaStream(pending.getTracks().map((t) => (t === old ? fresh : t)));
+    }
+  }
+
+  /** Offers and answers sent so far (diagnostics: a device switch must not add any). */
+  get descriptionsSent(): number {
+    return this.#descriptionsSent;
+  }
+
+  #descriptionsSent = 0;
+
   /** Stops sending a track (e.g. video when the call turned out to be voice only). */
   removeTrack(track: MediaStreamTrack): void {
     const sender = this.pc.getSenders().find((s) => s.track === track);
@@ -179,6 +203,7 @@ export class PeerSession {
 
   #sendDescription(d: RTCSessionDescription): void {
     if (d.type !== 'offer' && d.type !== 'answer') return;
+    this.#descriptionsSent++;
     this.#opts.send({ kind: 'description', description: { type: d.type, sdp: d.sdp } });
   }
 

@@ -22,8 +22,12 @@ export type SignalingState = 'idle' | 'connecting' | 'open' | 'reconnecting' | '
 export type WelcomeMessage = Extract<ServerMessage, { type: 'welcome' }>;
 export type ErrorMessage = Extract<ServerMessage, { type: 'error' }>;
 
+/** Why the connection stopped for good, or why a first sign-in is not getting through. */
+export type ClosedReason = 'replaced' | 'unreachable';
+
 export interface SignInProblem {
-  code: string;
+  code: ErrorCode;
+  /** The server's own wording (English, for logs); the UI shows a translation of `code`. */
   message: string;
   suggestion: string | null;
 }
@@ -60,7 +64,7 @@ export class SignalingClient {
   /** When the next reconnect attempt happens (ms since epoch), while reconnecting. */
   readonly retryAt = signal<number | null>(null);
   readonly user = signal<{ id: string; name: string } | null>(null);
-  readonly closedReason = signal<string | null>(null);
+  readonly closedReason = signal<ClosedReason | null>(null);
   readonly events = new Emitter<SignalingEvents>();
 
   readonly #opts: Required<Omit<SignalingOptions, 'storage'>> & { storage: SignalingOptions['storage'] };
@@ -289,7 +293,7 @@ export class SignalingClient {
     const wasSignedIn = this.#signedIn;
     this.#stop();
     if (code === CloseCode.replaced) {
-      this.closedReason.value = 'This session was opened in another tab or window.';
+      this.closedReason.value = 'replaced';
       this.#opts.storage?.removeItem(TOKEN_KEY);
       this.#setState('closed');
       return;
@@ -297,7 +301,7 @@ export class SignalingClient {
     if (code === CloseCode.sessionEnded) this.#token = null;
     if (!wasSignedIn && this.#userInitiated && this.state.value === 'connecting' && this.#attempt >= 2) {
       // A first sign-in that cannot reach the server keeps trying, but says so.
-      this.closedReason.value = 'Cannot reach the server.';
+      this.closedReason.value = 'unreachable';
     }
     this.#scheduleReconnect();
   }
@@ -305,7 +309,7 @@ export class SignalingClient {
   #scheduleReconnect(): void {
     const delay = this.#opts.policy.nextDelayMs(this.#attempt++);
     if (delay === null) {
-      this.closedReason.value = 'Cannot reach the server.';
+      this.closedReason.value = 'unreachable';
       this.#setState('closed');
       return;
     }

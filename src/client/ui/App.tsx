@@ -8,6 +8,7 @@ import { SignIn } from './SignIn.js';
 import { StatusBar } from './StatusBar.js';
 
 export function App({ app }: { app: Parley }): JSX.Element {
+  const { t } = app.i18n;
   const state = app.signaling.state.value;
   const user = app.signaling.user.value;
   const menuOpen = useSignal(false);
@@ -24,7 +25,7 @@ export function App({ app }: { app: Parley }): JSX.Element {
           aria-controls="sidebar"
           onClick={() => (menuOpen.value = !menuOpen.value)}
         >
-          ☰ <span class="sr-only">Rooms and people</span>
+          <span aria-hidden="true">☰</span> <span class="sr-only">{t('nav.roomsAndPeople')}</span>
         </button>
         <h1 class="brand">Parley</h1>
         <StatusBar app={app} />

@@ -1,32 +1,26 @@
 import type { JSX } from 'preact';
+import { useSignal } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
-import type { CallView, EndReason } from '../call/CallController.js';
+import type { CallView } from '../call/CallController.js';
 import type { Parley } from '../Parley.js';
 import { useTick } from './hooks.js';
+import { DevicePanel } from './DevicePanel.js';
+import { StatsPanel } from './StatsPanel.js';
 import { formatDuration } from './text.js';
-
-const ENDED: Record<EndReason, string> = {
-  declined: 'Declined',
-  busy: 'Busy: they are in another call',
-  cancelled: 'Call cancelled',
-  timeout: 'No answer',
-  hangup: 'Call ended',
-  disconnected: 'Call ended: the connection was lost',
-  unavailable: 'They are not available',
-  error: 'Call failed',
-};
+import { callErrorText, mediaProblemText } from './words.js';
 
 /** Calls: outgoing, incoming, in progress and just ended. Renders nothing when idle. */
 export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
   const v = app.calls.view.value;
+  const { t } = app.i18n;
   if (v.state === 'idle') return null;
-  const name = v.peer?.name ?? 'someone';
+  const name = v.peer?.name ?? t('call.someone');
   const calls = app.calls;
   return (
     <section
       class={`call call-${v.state}`}
       role={v.state === 'incoming' ? 'alertdialog' : 'region'}
-      aria-label={`Call with ${name}`}
+      aria-label={t('call.with', { name })}
       data-testid="call"
       data-state={v.state}
     >
@@ -34,12 +28,16 @@ export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
       {v.state === 'outgoing' ? (
         <div class="call-card">
           <p class="call-title" data-testid="call-status">
-            {v.preparing ? 'Starting camera…' : v.ringing ? `Ringing ${name}…` : `Calling ${name}…`}
+            {v.preparing
+              ? t('call.startingCamera')
+              : v.ringing
+                ? t('call.ringing', { name })
+                : t('call.calling', { name })}
           </p>
-          <MediaProblemNote v={v} />
+          <MediaProblemNote v={v} app={app} />
           <div class="call-controls">
             <button type="button" class="danger" onClick={() => { calls.hangup(); }} data-testid="cancel-call">
-              Cancel
+              {t('call.cancel')}
             </button>
           </div>
         </div>
@@ -48,14 +46,14 @@ export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
       {v.state === 'ended' ? (
         <div class="call-card">
           <p class="call-title" data-testid="call-status" role="status">
-            {ENDED[v.endReason ?? 'hangup']}
+            {t(`ended.${v.endReason ?? 'hangup'}`)}
             {v.peer ? ` — ${name}` : ''}
           </p>
-          {v.error ? <p class="problem">{v.error}</p> : null}
-          <MediaProblemNote v={v} />
+          {v.error ? <p class="problem">{callErrorText(t, v.error)}</p> : null}
+          <MediaProblemNote v={v} app={app} />
           <div class="call-controls">
             <button type="button" onClick={() => { calls.dismiss(); }} data-testid="dismiss-call">
-              Close
+              {t('call.close')}
             </button>
           </div>
         </div>
@@ -69,11 +67,12 @@ function Incoming({ v, app }: { v: CallView; app: Parley }): JSX.Element {
   useEffect(() => {
     accept.current?.focus();
   }, []);
-  const name = v.peer?.name ?? 'someone';
+  const { t } = app.i18n;
+  const name = v.peer?.name ?? t('call.someone');
   return (
     <div class="call-card incoming">
       <p class="call-title" data-testid="call-status">
-        {name} is calling ({v.media === 'video' ? 'video' : 'voice'})
+        {v.media === 'video' ? t('call.incomingVideo', { name }) : t('call.incomingVoice', { name })}
       </p>
       <div class="call-controls">
         {v.media === 'video' ? (
@@ -85,7 +84,7 @@ function Incoming({ v, app }: { v: CallView; app: Parley }): JSX.Element {
             onClick={() => void app.calls.accept('video')}
             data-testid="accept-video"
           >
-            Accept with video
+            {t('call.acceptVideo')}
           </button>
         ) : null}
         <button
@@ -96,10 +95,10 @@ function Incoming({ v, app }: { v: CallView; app: Parley }): JSX.Element {
           onClick={() => void app.calls.accept('audio')}
           data-testid="accept-audio"
         >
-          Accept voice only
+          {t('call.acceptVoice')}
         </button>
         <button type="button" class="danger" onClick={() => { app.calls.decline(); }} data-testid="decline-call">
-          Decline
+          {t('call.decline')}
         </button>
       </div>
     </div>
@@ -107,19 +106,32 @@ function Incoming({ v, app }: { v: CallView; app: Parley }): JSX.Element {
 }
 
 function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
+  const { t } = app.i18n;
   const now = useTick(1000, v.state === 'active');
-  const name = v.peer?.name ?? 'someone';
+  const statsOpen = useSignal(false);
+  const devicesOpen = useSignal(false);
+  const speaker = app.devices.speakerSupported ? app.devices.chosen.value.speaker : undefined;
+  const name = v.peer?.name ?? t('call.someone');
   const recovering = v.link === 'disconnected' || v.link === 'failed';
   const hasCamera = (v.local?.getVideoTracks().length ?? 0) > 0;
   const showRemoteVideo = v.media === 'video' && v.peerVideo;
   let status: string;
-  if (v.state === 'connecting') status = `Connecting to ${name}…`;
-  else if (recovering) status = 'Reconnecting…';
+  if (v.state === 'connecting') status = t('call.connecting', { name });
+  else if (recovering) status = t('call.reconnecting');
   else status = `${name} · ${formatDuration(now - (v.startedAt ?? now))}`;
   return (
     <div class={`in-call${v.media === 'video' ? ' video' : ' voice'}`}>
       <div class="stage">
-        <Video stream={v.remote} muted={false} class={`remote${showRemoteVideo ? '' : ' hidden'}`} testId="remote-video" />
+        <Video
+          stream={v.remote}
+          muted={false}
+          class={`remote${showRemoteVideo ? '' : ' hidden'}`}
+          testId="remote-video"
+          sinkId={speaker}
+          onSinkFailed={() => {
+            app.devices.speakerFailed();
+          }}
+        />
         {showRemoteVideo ? null : <div class="avatar" aria-hidden="true">{name.slice(0, 1).toUpperCase()}</div>}
         {hasCamera ? (
           <Video stream={v.local} muted class={`local${v.camOn ? '' : ' hidden'}`} testId="local-video" />
@@ -129,38 +141,86 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
         {status}
       </p>
       <p class="peer-state" data-testid="peer-media">
-        {v.peerAudio ? '' : `${name} is muted. `}
-        {v.media === 'video' && !v.peerVideo ? `${name}'s camera is off.` : ''}
-        {v.signalingLost ? ' (server connection lost; the call continues directly)' : ''}
+        {[
+          v.peerAudio ? '' : t('call.peerMuted', { name }),
+          v.media === 'video' && !v.peerVideo ? t('call.peerCameraOff', { name }) : '',
+          v.signalingLost ? t('call.signalingLost') : '',
+        ]
+          .filter(Boolean)
+          .join(' ')}
       </p>
-      {v.error ? <p class="problem">{v.error}</p> : null}
-      <MediaProblemNote v={v} />
+      {v.error ? <p class="problem">{callErrorText(t, v.error)}</p> : null}
+      <MediaProblemNote v={v} app={app} />
+      {app.devices.fallback.value ? (
+        <p class="note" role="status" data-testid="device-fallback">
+          {t('devices.fallback')}
+        </p>
+      ) : null}
+      {v.deviceProblem ? (
+        <p class="problem" role="alert" data-testid="device-problem" data-code={v.deviceProblem.code}>
+          {t('devices.switchFailed', { reason: mediaProblemText(t, v.deviceProblem) })}
+        </p>
+      ) : null}
+      {devicesOpen.value ? <DevicePanel app={app} v={v} id="call-devices" /> : null}
+      {statsOpen.value ? <StatsPanel app={app} id="call-stats" /> : null}
       <div class="call-controls">
         <button type="button" aria-pressed={!v.micOn} onClick={() => { app.calls.toggleMic(); }} data-testid="toggle-mic" disabled={!v.local?.getAudioTracks().length}>
-          {v.micOn ? 'Mute' : 'Unmute'}
+          {v.micOn ? t('call.mute') : t('call.unmute')}
         </button>
         <button type="button" aria-pressed={!v.camOn} onClick={() => { app.calls.toggleCamera(); }} data-testid="toggle-camera" disabled={!hasCamera}>
-          {v.camOn && hasCamera ? 'Camera off' : 'Camera on'}
+          {v.camOn && hasCamera ? t('call.cameraOff') : t('call.cameraOn')}
+        </button>
+        <button
+          type="button"
+          aria-expanded={devicesOpen.value}
+          aria-controls="call-devices"
+          onClick={() => (devicesOpen.value = !devicesOpen.value)}
+          data-testid="toggle-devices"
+        >
+          {t('devices.button')}
+        </button>
+        <button
+          type="button"
+          aria-expanded={statsOpen.value}
+          aria-controls="call-stats"
+          onClick={() => (statsOpen.value = !statsOpen.value)}
+          data-testid="toggle-stats"
+        >
+          {t('stats.button')}
         </button>
         <button type="button" class="danger" onClick={() => { app.calls.hangup(); }} data-testid="hangup">
-          Hang up
+          {t('call.hangUp')}
         </button>
       </div>
     </div>
   );
 }
 
-function MediaProblemNote({ v }: { v: CallView }): JSX.Element | null {
+function MediaProblemNote({ v, app }: { v: CallView; app: Parley }): JSX.Element | null {
   if (!v.mediaProblem) return null;
   return (
     <p class="problem" role="alert" data-testid="media-problem" data-code={v.mediaProblem.code}>
-      {v.mediaProblem.message}
+      {mediaProblemText(app.i18n.t, v.mediaProblem)}
     </p>
   );
 }
 
-function Video(props: { stream: MediaStream | null; muted: boolean; class: string; testId: string }): JSX.Element {
+function Video(props: {
+  stream: MediaStream | null;
+  muted: boolean;
+  class: string;
+  testId: string;
+  /** The audio output device ('' = default); undefined where the browser cannot choose. */
+  sinkId?: string | undefined;
+  onSinkFailed?: () => void;
+}): JSX.Element {
   const ref = useRef<HTMLVideoElement>(null);
+  const { sinkId, onSinkFailed } = props;
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || sinkId === undefined || el.sinkId === sinkId) return;
+    el.setSinkId(sinkId).catch(() => onSinkFailed?.());
+  }, [sinkId, onSinkFailed]);
   useEffect(() => {
     const el = ref.current;
     if (!el || el.srcObject === props.stream) return;

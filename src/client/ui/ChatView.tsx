@@ -4,9 +4,11 @@ import { useLayoutEffect, useRef } from 'preact/hooks';
 import { LOBBY, TEXT_MAX } from '../../protocol/protocol.js';
 import type { ChatItem, Conversation } from '../chat/ChatStore.js';
 import type { Parley } from '../Parley.js';
-import { formatTime, RichText } from './text.js';
+import { RichText } from './text.js';
+import { serverErrorText } from './words.js';
 
 export function ChatView({ app }: { app: Parley }): JSX.Element {
+  const { t } = app.i18n;
   const chat = app.chat;
   const conv = chat.conversations.value[chat.active.value];
   const listRef = useRef<HTMLOListElement>(null);
@@ -30,7 +32,8 @@ export function ChatView({ app }: { app: Parley }): JSX.Element {
 
   if (!conv) return <main class="chat" />;
   const peerName = conv.kind === 'dm' ? chat.people.value.get(conv.target)?.name : null;
-  const title = conv.kind === 'room' ? `#${conv.target}` : `Direct messages with ${peerName ?? conv.title}`;
+  const title = conv.kind === 'room' ? `#${conv.target}` : t('chat.dmTitle', { name: peerName ?? conv.title });
+  const target = conv.kind === 'room' ? `#${conv.target}` : (peerName ?? conv.title);
   const connected = app.signaling.state.value === 'open';
 
   const onScroll = (event: Event): void => {
@@ -59,7 +62,7 @@ export function ChatView({ app }: { app: Parley }): JSX.Element {
         </h2>
         {conv.kind === 'room' && conv.target !== LOBBY ? (
           <button type="button" class="link" onClick={() => { chat.leave(conv.target); }}>
-            Leave
+            {t('chat.leave')}
           </button>
         ) : null}
       </header>
@@ -67,12 +70,12 @@ export function ChatView({ app }: { app: Parley }): JSX.Element {
         <li class="history-edge">
           {conv.hasMore ? (
             <button type="button" class="link" onClick={() => { chat.loadOlder(conv.key); }} disabled={conv.loading}>
-              {conv.loading ? 'Loading…' : 'Load older messages'}
+              {conv.loading ? t('chat.loading') : t('chat.loadOlder')}
             </button>
           ) : conv.loaded ? (
-            <span class="muted">Beginning of the conversation</span>
+            <span class="muted">{t('chat.beginning')}</span>
           ) : (
-            <span class="muted">Loading…</span>
+            <span class="muted">{t('chat.loading')}</span>
           )}
         </li>
         {conv.items.map((item, i) => (
@@ -81,14 +84,14 @@ export function ChatView({ app }: { app: Parley }): JSX.Element {
       </ol>
       <form class="composer" onSubmit={submit}>
         <label for="composer-text" class="sr-only">
-          Message {title}
+          {t('chat.messageLabel', { target })}
         </label>
         <textarea
           id="composer-text"
           data-testid="composer"
           rows={1}
           maxLength={TEXT_MAX}
-          placeholder={connected ? `Message ${title}` : 'Offline: messages will be sent on reconnect'}
+          placeholder={connected ? t('chat.messageLabel', { target }) : t('chat.offlinePlaceholder')}
           value={draft.value}
           onInput={(e) => (draft.value = e.currentTarget.value)}
           onKeyDown={(e) => {
@@ -96,7 +99,7 @@ export function ChatView({ app }: { app: Parley }): JSX.Element {
           }}
         />
         <button type="submit" class="primary">
-          Send
+          {t('chat.send')}
         </button>
       </form>
     </main>
@@ -110,6 +113,7 @@ function Message(props: {
   app: Parley;
 }): JSX.Element {
   const { item, prev, conv, app } = props;
+  const { t } = app.i18n;
   const grouped = prev?.from.name === item.from.name && item.ts - prev.ts < 5 * 60_000;
   return (
     <li
@@ -121,18 +125,20 @@ function Message(props: {
       {grouped ? null : (
         <div class="meta">
           <span class="from">{item.from.name}</span>{' '}
-          <time dateTime={new Date(item.ts).toISOString()}>{formatTime(item.ts)}</time>
+          <time dateTime={new Date(item.ts).toISOString()}>{app.i18n.time(item.ts)}</time>
         </div>
       )}
       <div class="text" data-testid="message-text">
         <RichText text={item.text} />
       </div>
-      {item.status === 'pending' ? <div class="state muted">sending…</div> : null}
+      {item.status === 'pending' ? <div class="state muted">{t('chat.sending')}</div> : null}
       {item.status === 'failed' ? (
         <div class="state problem" role="alert">
-          Not sent{item.error ? `: ${item.error}` : ''}.{' '}
+          {item.error
+            ? t('chat.notSentBecause', { reason: serverErrorText(t, item.error) })
+            : t('chat.notSent')}{' '}
           <button type="button" class="link" onClick={() => { app.chat.retry(conv.key, item.key); }}>
-            Retry
+            {t('chat.retry')}
           </button>
         </div>
       ) : null}

@@ -3,10 +3,11 @@ import type { JSX } from 'preact';
 import { type Member, normalizeRoom, ROOM_MAX } from '../../protocol/protocol.js';
 import { dmKey, roomKey } from '../chat/ChatStore.js';
 import type { Parley } from '../Parley.js';
-
-const PRESENCE_LABEL = { online: 'online', away: 'away', inCall: 'in a call' } as const;
+import { LanguagePicker } from './LanguagePicker.js';
+import { serverErrorText } from './words.js';
 
 export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => void }): JSX.Element {
+  const { t } = app.i18n;
   const chat = app.chat;
   const convs = chat.conversations.value;
   const active = chat.active.value;
@@ -17,25 +18,26 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
   const members = roomName ? (chat.members.value[roomName] ?? []) : [];
   const self = app.signaling.user.value;
   const newRoom = useSignal('');
-  const roomProblem = useSignal<string | null>(null);
+  const notice = chat.notice.value;
+  const roomProblem = useSignal(false);
 
   const join = (event: Event): void => {
     event.preventDefault();
     const room = normalizeRoom(newRoom.value);
     if (room === null) {
-      roomProblem.value = 'Room names are 1–32 of a–z, 0–9, - and _.';
+      roomProblem.value = true;
       return;
     }
-    roomProblem.value = null;
+    roomProblem.value = false;
     newRoom.value = '';
     app.openRoom(room);
     onNavigate();
   };
 
   return (
-    <nav id="sidebar" class="sidebar" aria-label="Rooms and people">
+    <nav id="sidebar" class="sidebar" aria-label={t('nav.roomsAndPeople')}>
       <section>
-        <h2>Rooms</h2>
+        <h2>{t('nav.rooms')}</h2>
         <ul class="list" data-testid="rooms">
           {rooms.map((room) => {
             const conv = convs[roomKey(room)];
@@ -54,8 +56,8 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
                   <span class="grow">#{room}</span>
                   {unread > 0 ? (
                     <span class="badge" data-testid="unread">
-                      {unread}
-                      <span class="sr-only"> unread</span>
+                      <span aria-hidden="true">{unread}</span>
+                      <span class="sr-only">{t('nav.unread', { count: unread })}</span>
                     </span>
                   ) : null}
                 </button>
@@ -65,25 +67,29 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
         </ul>
         <form class="inline-form" onSubmit={join}>
           <label for="new-room" class="sr-only">
-            Create or join a room
+            {t('nav.joinLabel')}
           </label>
           <input
             id="new-room"
-            placeholder="room-name"
+            placeholder={t('nav.roomPlaceholder')}
             maxLength={ROOM_MAX}
             value={newRoom.value}
             onInput={(e) => (newRoom.value = e.currentTarget.value)}
             aria-describedby="room-problem"
           />
-          <button type="submit">Join</button>
+          <button type="submit">{t('nav.join')}</button>
         </form>
         <p id="room-problem" class="problem" role="alert">
-          {roomProblem.value ?? chat.notice.value}
+          {roomProblem.value
+            ? t('nav.roomInvalid')
+            : notice
+              ? t('nav.joinFailed', { room: notice.room, reason: serverErrorText(t, notice.code) })
+              : null}
         </p>
       </section>
       {dms.length > 0 ? (
         <section>
-          <h2>Direct messages</h2>
+          <h2>{t('nav.directMessages')}</h2>
           <ul class="list" data-testid="dms">
             {dms.map((c) => (
               <li key={c.key}>
@@ -97,7 +103,12 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
                   }}
                 >
                   <span class="grow">{chat.people.value.get(c.target)?.name ?? c.title}</span>
-                  {c.unread > 0 ? <span class="badge">{c.unread}</span> : null}
+                  {c.unread > 0 ? (
+                    <span class="badge">
+                      <span aria-hidden="true">{c.unread}</span>
+                      <span class="sr-only">{t('nav.unread', { count: c.unread })}</span>
+                    </span>
+                  ) : null}
                 </button>
               </li>
             ))}
@@ -107,7 +118,11 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
       {roomName ? (
         <section>
           <h2>
-            People in #{roomName} <span class="count">({members.length})</span>
+            {t('nav.people', { room: roomName })}{' '}
+            <span class="count" aria-hidden="true">
+              ({members.length})
+            </span>
+            <span class="sr-only">{t('nav.peopleCount', { count: members.length })}</span>
           </h2>
           <ul class="list" data-testid="members">
             {members.map((m) => (
@@ -122,6 +137,9 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
           </ul>
         </section>
       ) : null}
+      <section class="settings">
+        <LanguagePicker app={app} id="sidebar-language" />
+      </section>
     </nav>
   );
 }
@@ -133,6 +151,7 @@ function MemberRow(props: {
   onNavigate: () => void;
 }): JSX.Element {
   const { member, self, app } = props;
+  const { t } = app.i18n;
   const inCall = app.calls.busy;
   const canChat = member.kind !== 'login';
   return (
@@ -140,8 +159,8 @@ function MemberRow(props: {
       <span class={`dot presence-${member.presence}`} aria-hidden="true" />
       <span class="grow">
         <span class="member-name">{member.name}</span>
-        {self ? <span class="muted"> (you)</span> : null}
-        <span class="muted presence"> {PRESENCE_LABEL[member.presence]}</span>
+        {self ? <span class="muted"> {t('member.you')}</span> : null}
+        <span class="muted presence"> {t(`presence.${member.presence}`)}</span>
       </span>
       {self ? null : (
         <span class="actions">
@@ -149,8 +168,8 @@ function MemberRow(props: {
             <button
               type="button"
               class="icon"
-              aria-label={`Message ${member.name}`}
-              title="Message"
+              aria-label={t('member.message', { name: member.name })}
+              title={t('member.messageShort')}
               onClick={() => {
                 app.chat.open(dmKey(member.id));
                 props.onNavigate();
@@ -162,8 +181,9 @@ function MemberRow(props: {
           <button
             type="button"
             class="icon"
-            aria-label={`Voice call ${member.name}`}
-            title="Voice call"
+            aria-label={t('member.voiceCall', { name: member.name })}
+            title={t('member.voiceCallShort')}
+            data-testid="call-audio"
             disabled={inCall}
             onClick={() => void app.calls.invite(member, 'audio')}
           >
@@ -172,8 +192,9 @@ function MemberRow(props: {
           <button
             type="button"
             class="icon"
-            aria-label={`Video call ${member.name}`}
-            title="Video call"
+            aria-label={t('member.videoCall', { name: member.name })}
+            title={t('member.videoCallShort')}
+            data-testid="call-video"
             disabled={inCall}
             onClick={() => void app.calls.invite(member, 'video')}
           >

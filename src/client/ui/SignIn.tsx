@@ -2,9 +2,12 @@ import { useSignal } from '@preact/signals';
 import type { JSX } from 'preact';
 import { NAME_MAX, normalizeName } from '../../protocol/protocol.js';
 import type { Parley } from '../Parley.js';
+import { LanguagePicker } from './LanguagePicker.js';
 import { StatusBar } from './StatusBar.js';
+import { serverErrorText } from './words.js';
 
 export function SignIn({ app }: { app: Parley }): JSX.Element {
+  const { t } = app.i18n;
   const name = useSignal(app.rememberedName);
   const invalid = useSignal(false);
   const problem = app.signInProblem.value;
@@ -19,8 +22,8 @@ export function SignIn({ app }: { app: Parley }): JSX.Element {
     <main class="signin">
       <form onSubmit={submit} aria-labelledby="signin-title" data-testid="signin">
         <h1 id="signin-title">Parley</h1>
-        <p class="hint">Chat and call the people in your rooms.</p>
-        <label for="signin-name">Your name</label>
+        <p class="hint">{t('signIn.hint')}</p>
+        <label for="signin-name">{t('signIn.name')}</label>
         <input
           id="signin-name"
           name="name"
@@ -34,8 +37,8 @@ export function SignIn({ app }: { app: Parley }): JSX.Element {
           onInput={(e) => (name.value = e.currentTarget.value)}
         />
         <p id="signin-problem" class="problem" role="alert" data-testid="signin-problem">
-          {invalid.value ? 'Use 1–32 letters, digits, spaces, dots, dashes or underscores.' : null}
-          {problem ? problem.message : null}
+          {invalid.value ? t('signIn.invalidName') : null}
+          {problem ? serverErrorText(t, problem.code) : null}
           {problem?.suggestion ? (
             <>
               {' '}
@@ -48,15 +51,16 @@ export function SignIn({ app }: { app: Parley }): JSX.Element {
                   app.signIn(name.value);
                 }}
               >
-                Use “{problem.suggestion}”
+                {t('signIn.useSuggestion', { name: problem.suggestion })}
               </button>
             </>
           ) : null}
         </p>
         <button type="submit" class="primary" disabled={connecting}>
-          {connecting ? 'Signing in…' : 'Sign in'}
+          {connecting ? t('signIn.submitting') : t('signIn.submit')}
         </button>
         {app.signaling.closedReason.value ? <StatusBar app={app} /> : null}
+        <LanguagePicker app={app} id="signin-language" />
       </form>
     </main>
   );

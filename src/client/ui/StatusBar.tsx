@@ -4,6 +4,7 @@ import { useTick } from './hooks.js';
 
 /** The connection state, always on screen. */
 export function StatusBar({ app }: { app: Parley }): JSX.Element {
+  const { t } = app.i18n;
   const state = app.signaling.state.value;
   const retryAt = app.signaling.retryAt.value;
   const online = app.online.value;
@@ -13,27 +14,28 @@ export function StatusBar({ app }: { app: Parley }): JSX.Element {
   // navigator.onLine can be false while the server is reachable (e.g. a LAN without internet),
   // so a live socket wins.
   if (state === 'open') {
-    label = 'Connected';
+    label = t('status.connected');
     tone = 'ok';
   } else if (state === 'reconnecting') {
     const secs = retryAt === null ? 0 : Math.max(0, Math.ceil((retryAt - now) / 1000));
-    label = secs > 0 ? `Reconnecting in ${secs} s` : 'Reconnecting…';
+    label = secs > 0 ? t('status.reconnectingIn', { count: secs }) : t('status.reconnecting');
     // Keep trying while the browser says offline: it is not always right (LANs, VPNs).
-    if (!online) label = `Offline · ${label.toLowerCase()}`;
+    if (!online) label = `${t('status.offline')} · ${label}`;
     tone = online ? 'warn' : 'bad';
   } else if (state === 'closed') {
-    label = app.signaling.closedReason.value ?? 'Disconnected';
+    const reason = app.signaling.closedReason.value;
+    label = reason ? t(`status.${reason}`) : t('status.disconnected');
     tone = 'bad';
   } else {
-    label = 'Connecting…';
+    label = t('status.connecting');
     tone = 'warn';
   }
   return (
-    <span class={`status status-${tone}`} role="status" aria-live="polite" data-testid="connection">
+    <span class={`status status-${tone}`} role="status" aria-live="polite" data-testid="connection" data-state={state}>
       {label}
       {state === 'reconnecting' ? (
         <button type="button" class="link" onClick={() => { app.signaling.retryNow(); }}>
-          Retry now
+          {t('status.retryNow')}
         </button>
       ) : null}
     </span>

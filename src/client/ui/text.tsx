@@ -40,15 +40,6 @@ export function safeHref(raw: string): string | null {
   }
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
-const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-
-/** Time of day for today's messages, date and time for older ones, in the user's locale. */
-export function formatTime(ts: number, now = Date.now()): string {
-  const d = new Date(ts);
-  return new Date(now).toDateString() === d.toDateString() ? timeFormat.format(d) : dateTimeFormat.format(d);
-}
-
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   const mm = String(Math.floor(s / 60) % 60).padStart(2, '0');
