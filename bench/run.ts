@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PARLEY_ENV, ROOT, type ServerKind, withServer } from './lib.js';
+import { callSetupIsolated } from './callSetup.js';
 import { durableChat, fanout, relay, signIn } from './scenarios.js';
 import { webAppSize } from './webapp.js';
 
@@ -38,6 +39,7 @@ const plan = quick
       relay: { pairs: 100, rates: [1000, 5000, 20_000], phaseMs: 1500, saturationWindow: 4 },
       fanout: { members: 1000, burst: 20, reps: 3 },
       durable: { senders: 50, window: 8, durationMs: 2000, syncModes: ['full'] as const },
+      calls: 5,
     }
   : {
       rounds: 2,
@@ -46,6 +48,7 @@ const plan = quick
       relay: { pairs: 100, rates: [1000, 5000, 20_000], phaseMs: 4000, saturationWindow: 4 },
       fanout: { members: 1000, burst: 20, reps: 7 },
       durable: { senders: 50, window: 8, durationMs: 5000, syncModes: ['full', 'normal'] as const },
+      calls: 10,
     };
 
 const rows: Row[] = [];
@@ -264,9 +267,54 @@ async function main(): Promise<void> {
     }
   }
 
-  if (want('calls')) {
-    // Scenario 5 (Chromium call setup against a bare two-page RTCPeerConnection) is not built yet.
-    log('5. call setup in Chromium: not implemented yet, skipped');
+  if (want('calls') || want('callsetup')) {
+    log(`5. call setup in Chromium, ${plan.calls} calls each (+1 warm-up), loopback-only network namespace`);
+    const r = await callSetupIsolated(plan.calls, (line) => {
+      log(line);
+    }).catch((error: unknown) => {
+      log(`  failed: ${(error as Error).message}`);
+      return null;
+    });
+    raw.callSetup = r;
+    if (r) {
+      const onlyLoopback = r.candidateAddresses.every((a) => a === '127.0.0.1');
+      const sides = [
+        ['caller', r.parley.medianCallerMs, r.floor.medianCallerMs, r.local.medianCallerMs],
+        ['callee', r.parley.medianCalleeMs, r.floor.medianCalleeMs, r.local.medianCalleeMs],
+        ['both (later side)', r.parley.medianBothMs, r.floor.medianBothMs, r.local.medianBothMs],
+      ] as const;
+      for (const [side, parley, floor, local] of sides) {
+        rows.push({
+          scenario: '5 call setup',
+          metric: `accept → 1st remote frame, ${side}`,
+          unit: 'ms',
+          parley,
+          bare: floor,
+          ratio: floor / parley,
+          target: '≤ 1.2× floor',
+          met: parley <= 1.2 * floor,
+          note:
+            `median of ${r.calls}; "bare ws" column = the two-page floor (no server); Parley/floor ` +
+            `${(parley / floor).toFixed(2)}; one-page floor (no relay) ${local.toFixed(1)} ms`,
+        });
+      }
+      rows.push({
+        scenario: '5 call setup',
+        metric: 'accept → both sides connected',
+        unit: 'ms',
+        parley: r.parley.medianConnectedMs,
+        bare: r.floor.medianConnectedMs,
+        ratio: r.floor.medianConnectedMs / r.parley.medianConnectedMs,
+        note:
+          `the signaling share of the above (offer, answer, trickle ICE, DTLS); one-page floor ` +
+          `${r.local.medianConnectedMs.toFixed(1)} ms`,
+      });
+      if (!onlyLoopback) log(`  WARNING: ICE candidates outside 127.0.0.1: ${r.candidateAddresses.join(', ')}`);
+      log(
+        `  Chromium ${r.chromium}; interfaces ${r.interfaces.join(',')}; ${r.candidates} local candidates, ` +
+          `addresses ${r.candidateAddresses.join(', ')}; page clock skew ${r.clockSkewMs.toFixed(2)} ms`,
+      );
+    }
   }
 
   if (want('webapp')) {
