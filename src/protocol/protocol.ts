@@ -23,6 +23,8 @@ export const TEXT_MAX = 4000;
 export const CLIENT_ID_MAX = 64;
 export const REF_MAX = 64;
 export const HISTORY_MAX = 100;
+/** Most members one `members` request may ask for. */
+export const MEMBER_PAGE_MAX = 200;
 export const SDP_MAX = 32_000;
 export const CANDIDATE_MAX = 1_000;
 
@@ -43,6 +45,14 @@ export function normalizeName(raw: string): string | null {
   const name = raw.normalize('NFC').trim().replace(/\s+/g, ' ');
   if (name.length < 1 || name.length > NAME_MAX) return null;
   return NAME_PATTERN.test(name) ? name : null;
+}
+
+/**
+ * The order of member lists (roomJoined, memberPage): by this key, compared as plain strings.
+ * Names are unique by this key, so it also serves as the paging cursor.
+ */
+export function memberSortKey(name: string): string {
+  return name.toLowerCase();
 }
 
 /** Normalizes a room name (lowercase, trimmed); null when invalid. */
@@ -84,6 +94,27 @@ export const ChatTextSchema = v.pipe(
   wellFormed,
   v.check((s) => s.trim().length > 0, 'text must not be empty'),
 );
+/**
+ * The body of a chat or dm: like ChatTextSchema, but it may be empty, since a message that carries
+ * an image needs no words. The message-level check below still refuses a message with neither.
+ */
+const ChatBodySchema = v.pipe(
+  v.string(),
+  v.maxLength(TEXT_MAX, `text must be at most ${TEXT_MAX} characters`),
+  wellFormed,
+);
+/** Server-minted image ids (POST /api/images): 16 random bytes, base64url. */
+export const IMAGE_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+/** The largest width or height of a shared image, in pixels. */
+export const IMAGE_SIDE_MAX = 16_384;
+const ImageSide = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(IMAGE_SIDE_MAX));
+/** An image uploaded with POST /api/images, referenced from a chat message. */
+export const ImageRefSchema = v.object({
+  id: v.pipe(v.string(), v.regex(IMAGE_ID_PATTERN, 'image id must be one that POST /api/images returned')),
+  width: ImageSide,
+  height: ImageSide,
+});
+export type ImageRef = v.InferOutput<typeof ImageRefSchema>;
 const Versions = v.pipe(v.array(v.pipe(v.number(), v.integer())), v.minLength(1), v.maxLength(16));
 const MessageIdSchema = v.pipe(v.number(), v.integer(), v.minValue(0));
 
@@ -132,22 +163,52 @@ export const clientSchemas = {
   }),
   join: v.object({ type: v.literal('join'), room: Room, ref: Ref }),
   leave: v.object({ type: v.literal('leave'), room: Room, ref: Ref }),
+  /**
+   * A page of a room's member list, sorted by `memberSortKey`, after the member named `after`.
+   * Asking also subscribes the connection to changes among every member up to the end of that page.
+   */
+  members: v.object({
+    type: v.literal('members'),
+    room: Room,
+    after: v.optional(v.pipe(v.string(), v.maxLength(NAME_MAX * 4))),
+    limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MEMBER_PAGE_MAX))),
+    ref: Ref,
+  }),
   /** The user's own availability; `inCall` is derived by the server and cannot be set. */
   presence: v.object({
     type: v.literal('presence'),
     status: v.picklist(['online', 'away']),
     ref: Ref,
   }),
-  /** A message to a room the sender is in. `clientId` makes re-sends idempotent. */
-  chat: v.object({
-    type: v.literal('chat'),
-    clientId: ClientMsgId,
-    room: Room,
-    text: ChatTextSchema,
-    ref: Ref,
-  }),
-  /** A direct message to one user who shares a room with the sender. */
-  dm: v.object({ type: v.literal('dm'), clientId: ClientMsgId, to: UserId, text: ChatTextSchema, ref: Ref }),
+  /**
+   * A message to a room the sender is in. `clientId` makes re-sends idempotent. With an `image`
+   * (uploaded first with POST /api/images) the text may be empty.
+   */
+  chat: v.pipe(
+    v.object({
+      type: v.literal('chat'),
+      clientId: ClientMsgId,
+      room: Room,
+      text: ChatBodySchema,
+      image: v.optional(ImageRefSchema),
+      ref: Ref,
+    }),
+    // Words, an image, or both.
+    v.check((m) => m.image !== undefined || m.text.trim().length > 0, 'text must not be empty'),
+  ),
+  /** A direct message to one user who shares a room with the sender; `image` as in `chat`. */
+  dm: v.pipe(
+    v.object({
+      type: v.literal('dm'),
+      clientId: ClientMsgId,
+      to: UserId,
+      text: ChatBodySchema,
+      image: v.optional(ImageRefSchema),
+      ref: Ref,
+    }),
+    // Words, an image, or both.
+    v.check((m) => m.image !== undefined || m.text.trim().length > 0, 'text must not be empty'),
+  ),
   /** A page of a room's history, or of the direct messages with `peer`, older than `before`. */
   history: v.pipe(
     v.object({
@@ -223,8 +284,11 @@ export interface ChatMessageBase {
   /** Server time, ms since the epoch. */
   ts: number;
   from: { id: string; name: string };
+  /** May be empty when `image` is set. */
   text: string;
   clientId: string;
+  /** A shared image, served at GET /api/images/<id>; absent on text-only messages. */
+  image?: ImageRef;
 }
 export interface RoomChatMessage extends ChatMessageBase {
   room: string;
@@ -264,11 +328,40 @@ export type ServerMessage =
       ref: string | null;
     }
   | { type: 'iceServers'; iceServers: IceServer[]; iceExpiresAt: number | null }
-  | { type: 'roomJoined'; room: string; members: Member[]; ref: string | null }
+  | {
+      type: 'roomJoined';
+      room: string;
+      /** How many members the room has. */
+      count: number;
+      /**
+       * Every member, in join order, when the room is small; in a large room only the first page
+       * (by `memberSortKey`), and `hasMore` is true: ask for the rest with `members`.
+       */
+      members: Member[];
+      hasMore: boolean;
+      ref: string | null;
+    }
   | { type: 'roomLeft'; room: string; ref: string | null }
-  | { type: 'memberJoined'; room: string; member: Member }
-  | { type: 'memberLeft'; room: string; userId: string }
-  | { type: 'memberChanged'; room: string; member: Member }
+  | {
+      type: 'members';
+      room: string;
+      count: number;
+      /** New members, sorted by `memberSortKey`. */
+      joined: Member[];
+      /** Ids of members who left. */
+      left: string[];
+      /** Members whose presence changed. */
+      changed: Member[];
+    }
+  | {
+      type: 'memberPage';
+      room: string;
+      count: number;
+      /** Sorted by `memberSortKey`, all after the request's `after`. */
+      members: Member[];
+      hasMore: boolean;
+      ref: string | null;
+    }
   | { type: 'ack'; clientId: string; id: number; ts: number; ref: string | null }
   | { type: 'message'; message: ChatMessage }
   | {

@@ -18,6 +18,9 @@ import { startHeartbeat } from './transport/heartbeat.js';
 import { attachLegacyChat } from './transport/legacyChat.js';
 import { attachLegacyLogin } from './transport/legacyLogin.js';
 import { ParleyConnection } from './transport/ParleyConnection.js';
+import { ImageStore } from './images/ImageStore.js';
+import { registerIceRoute } from './routes/ice.js';
+import { registerImageRoutes } from './routes/images.js';
 import { iceProvider } from './turn.js';
 
 export interface BuildOptions {
@@ -75,13 +78,19 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     rooms: () => hub.roomCount,
     calls: () => hub.callCount,
   });
+  const images = new ImageStore({ dir: config.imagesDir });
   const hub: Hub = new Hub({
     store,
+    imageSize: async (id) => {
+      const meta = await images.meta(id);
+      return meta && { width: meta.width, height: meta.height };
+    },
     metrics,
     graceMs: config.graceMs,
     callTimeoutMs: config.callTimeoutMs,
     ice: iceProvider(config),
     maxFrameBytes: config.maxFrameBytes,
+    presence: { fullPresenceMax: config.roomFullPresenceMax, largeFlushMs: config.largeRoomDeltaMs },
     logger,
   });
   const connectionOptions = {
@@ -114,12 +123,22 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
 
+  registerIceRoute(http, config);
+  registerImageRoutes(http, {
+    images,
+    sessionByToken: (token) => hub.findByToken(token),
+    maxBytes: config.imageMaxBytes,
+    logger,
+  });
+
   const webRoot = resolve(config.webRoot);
   const hasWebApp = existsSync(resolve(webRoot, 'index.html'));
   if (hasWebApp) {
     void http.register(fastifyStatic, { root: webRoot, index: 'index.html' });
     // One URL per room: /r/<room> is the app itself; it reads the room from the path.
     http.get('/r/*', (_request, reply) => reply.sendFile('index.html'));
+    // The connectivity self-test: its own small page (a separate Vite entry), not the app's bundle.
+    http.get('/selftest', (_request, reply) => reply.sendFile('selftest.html'));
   } else {
     http.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(PLACEHOLDER_PAGE));
   }
@@ -145,6 +164,22 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     });
   });
 
+  /**
+   * Legacy clients see a photo as a link: to this server's HTTP port, on the host name the client
+   * used to reach the legacy port.
+   */
+  const legacyImageUrl = (id: string, hostHeader: string | undefined): string => {
+    let host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+    if (hostHeader) {
+      try {
+        host = new URL(`http://${hostHeader}`).hostname;
+      } catch {
+        // a malformed Host header: keep the configured host
+      }
+    }
+    const port = (http.server.address() as AddressInfo | null)?.port ?? config.port;
+    return `${tls ? 'https' : 'http'}://${host}:${port}/api/images/${id}`;
+  };
   const legacyServers: { server: HttpServer; wss: WebSocketServer; port: number; name: string }[] = [];
   const makeLegacy = (name: 'chat' | 'login', port: number, attach: typeof attachLegacyChat, subprotocol: string | null) => {
     const server = tls ? createHttpsServer(tls) : createHttpServer();
@@ -158,7 +193,11 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
       handleProtocols: (protocols) => (subprotocol && protocols.has(subprotocol) ? subprotocol : false),
     });
     stops.push(startHeartbeat(wss, heartbeatMs));
-    const adapter = attach(wss, hub, { ...connectionOptions, userlistCoalesceMs: config.userlistCoalesceMs });
+    const adapter = attach(wss, hub, {
+      ...connectionOptions,
+      userlistCoalesceMs: config.userlistCoalesceMs,
+      imageUrl: legacyImageUrl,
+    });
     stops.push(() => {
       adapter.close();
     });

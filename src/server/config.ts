@@ -18,6 +18,10 @@ export interface Config {
   dbSync: 'full' | 'normal';
   /** PostgreSQL holding chat history instead of SQLite (postgres://…); null uses dbPath. */
   databaseUrl: string | null;
+  /** Folder of the images shared in chat (POST /api/images), one file per image. */
+  imagesDir: string;
+  /** Largest image upload accepted, in bytes. */
+  imageMaxBytes: number;
   graceMs: number;
   callTimeoutMs: number;
   maxFrameBytes: number;
@@ -33,6 +37,13 @@ export interface Config {
   tlsKey: string | null;
   /** Milliseconds over which legacy "chat" user lists are coalesced. */
   userlistCoalesceMs: number;
+  /**
+   * Rooms with more members than this are large: joiners get a count and the first page of the
+   * member list, and page on (docs/PROTOCOL.md, "Large rooms").
+   */
+  roomFullPresenceMax: number;
+  /** Milliseconds over which a large room's member changes are coalesced into one frame. */
+  largeRoomDeltaMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Directory with the built web app; when missing, a placeholder page is served. */
   webRoot: string;
@@ -46,6 +57,8 @@ export const defaults: Config = {
   dbPath: './data/parley.db',
   dbSync: 'full',
   databaseUrl: null,
+  imagesDir: './data/images',
+  imageMaxBytes: 5 * 1024 * 1024,
   graceMs: 30_000,
   callTimeoutMs: 30_000,
   maxFrameBytes: 64 * 1024,
@@ -58,6 +71,8 @@ export const defaults: Config = {
   tlsCert: null,
   tlsKey: null,
   userlistCoalesceMs: 50,
+  roomFullPresenceMax: 250,
+  largeRoomDeltaMs: 250,
   logLevel: 'info',
   webRoot: './dist/client',
 };
@@ -74,6 +89,8 @@ const settings = {
   dbPath: { env: 'DB_PATH', flag: 'db-path', parse: str },
   dbSync: { env: 'DB_SYNC', flag: 'db-sync', parse: oneOf(['full', 'normal'] as const) },
   databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', parse: postgresUrl },
+  imagesDir: { env: 'IMAGES_DIR', flag: 'images-dir', parse: str },
+  imageMaxBytes: { env: 'IMAGE_MAX_BYTES', flag: 'image-max-bytes', parse: int(1024, 100 * 1024 * 1024) },
   graceMs: { env: 'GRACE_SECONDS', flag: 'grace-seconds', parse: seconds(0, 3600) },
   callTimeoutMs: { env: 'CALL_TIMEOUT_SECONDS', flag: 'call-timeout-seconds', parse: seconds(1, 600) },
   maxFrameBytes: { env: 'MAX_FRAME_BYTES', flag: 'max-frame-bytes', parse: int(1024, 16 * 1024 * 1024) },
@@ -86,6 +103,12 @@ const settings = {
   tlsCert: { env: 'TLS_CERT', flag: 'tls-cert', parse: optionalStr },
   tlsKey: { env: 'TLS_KEY', flag: 'tls-key', parse: optionalStr },
   userlistCoalesceMs: { env: 'USERLIST_COALESCE_MS', flag: 'userlist-coalesce-ms', parse: int(0, 10_000) },
+  roomFullPresenceMax: {
+    env: 'ROOM_FULL_PRESENCE_MAX',
+    flag: 'room-full-presence-max',
+    parse: int(1, 100_000),
+  },
+  largeRoomDeltaMs: { env: 'LARGE_ROOM_DELTA_MS', flag: 'large-room-delta-ms', parse: int(0, 10_000) },
   logLevel: {
     env: 'LOG_LEVEL',
     flag: 'log-level',

@@ -177,6 +177,67 @@ export function describeMessageStore(name: string, backend: StoreBackend): void 
       });
     });
 
+    describe('images', () => {
+      const photo = { id: 'AbCdEfGhIjKlMnOpQrStUv', width: 640, height: 480 };
+
+      it('stores a message with an image (and no words), and gives it back in history and missed', async () => {
+        const store = await openStore({ now: () => 99 });
+        const plain = await store.append(roomMsg('u1', 'c0', 'lobby', 'just words'));
+        const room = await store.append({ ...roomMsg('u1', 'c1', 'lobby', ''), image: photo });
+        const dm = await store.append({ ...dmMsg('u1', 'c2', 'u2', 'look'), image: { ...photo, id: 'x'.repeat(22) } });
+        expect(room).toEqual({
+          duplicate: false,
+          message: {
+            id: 2,
+            ts: 99,
+            senderId: 'u1',
+            senderName: 'U1',
+            clientId: 'c1',
+            text: '',
+            room: 'lobby',
+            to: null,
+            image: photo,
+          },
+        });
+        // A message without an image has no image field at all (null in, nothing out).
+        expect(plain.message).not.toHaveProperty('image');
+        const nullImage = await store.append({ ...roomMsg('u1', 'c3', 'lobby'), image: null });
+        expect(nullImage.message).not.toHaveProperty('image');
+
+        expect(await store.history({ room: 'lobby' }, undefined, 10)).toEqual([
+          plain.message,
+          room.message,
+          nullImage.message,
+        ]);
+        expect(await store.history({ userA: 'u2', userB: 'u1' }, undefined, 10)).toEqual([dm.message]);
+        expect(dm.message.image).toEqual({ id: 'xxxxxxxxxxxxxxxxxxxxxx', width: 640, height: 480 });
+        const missed = await store.missed({ rooms: ['lobby'], userId: 'u2', afterId: 0, limit: 10 });
+        expect(missed.map((m) => m.image?.id ?? null)).toEqual([null, photo.id, 'x'.repeat(22), null]);
+      });
+
+      it('a duplicate returns the original with its image, and the image survives a reopen', async () => {
+        const first = await openStore();
+        const original = await first.append({ ...roomMsg('u1', 'c1', 'lobby', ''), image: photo });
+        const again = await first.append({ ...roomMsg('u1', 'c1', 'lobby', ''), image: photo });
+        expect(again).toEqual({ duplicate: true, message: original.message });
+        // In one batch as well.
+        const batch = await Promise.all([
+          first.append({ ...roomMsg('u1', 'c2', 'lobby', ''), image: photo }),
+          first.append(roomMsg('u1', 'c3', 'lobby')),
+          first.append({ ...roomMsg('u1', 'c2', 'lobby', ''), image: photo }),
+        ]);
+        expect(batch.map((r) => [r.duplicate, r.message.image ?? null])).toEqual([
+          [false, photo],
+          [false, null],
+          [true, photo],
+        ]);
+        await first.close();
+        const second = await openStore();
+        const [read] = await second.history({ room: 'lobby' }, 2, 10);
+        expect(read).toEqual(original.message);
+      });
+    });
+
     describe('history', () => {
       it('pages a room backwards, oldest first within a page', async () => {
         const store = await openStore();

@@ -56,6 +56,7 @@ export async function startApp(overrides: Partial<Config> = {}): Promise<App> {
     legacyChatPort: null,
     legacyLoginPort: null,
     dbPath: join(dir, 'parley.db'),
+    imagesDir: join(dir, 'images'),
     dbSync: 'normal',
     logLevel: 'silent',
     webRoot: WEB_ROOT,

@@ -7,169 +7,17 @@
  * is skipped with a message, unless PARLEY_REQUIRE_COTURN=1 (set by .ci/run): then a missing coturn
  * is a failure.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IceServer } from '../../src/protocol/protocol.js';
 import { turnCredential } from '../../src/server/turn.js';
 import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
+import { RELAY_MAX_PORT, RELAY_MIN_PORT, startTurnserver, type Turn, turnserverOrSkip } from './coturn.js';
 import { launchBrowser } from './harness.js';
 
-/** PARLEY_TURNSERVER names another coturn binary; otherwise turnserver is looked up as Debian installs it. */
-function findTurnserver(): string | null {
-  const candidates = process.env.PARLEY_TURNSERVER
-    ? [process.env.PARLEY_TURNSERVER]
-    : ['/usr/bin', '/usr/local/bin', ...(process.env.PATH ?? '').split(delimiter)]
-        .filter((dir) => dir !== '')
-        .map((dir) => join(dir, 'turnserver'));
-  for (const path of candidates) {
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-const TURNSERVER = findTurnserver();
-const REQUIRED = process.env.PARLEY_REQUIRE_COTURN === '1';
-const WHERE = process.env.PARLEY_TURNSERVER ? ` at ${process.env.PARLEY_TURNSERVER}` : '';
-if (TURNSERVER === null) {
-  if (REQUIRED) {
-    throw new Error(`PARLEY_REQUIRE_COTURN=1 but turnserver (Debian package coturn) is not installed${WHERE}`);
-  }
-  console.warn(
-    `\n[turn.test] SKIPPED: turnserver not found${WHERE} (install the Debian package \`coturn\`); ` +
-      'the real-TURN relay test did not run. Set PARLEY_REQUIRE_COTURN=1 to make this a failure.\n',
-  );
-}
-
-const REALM = 'parley.test';
+const TURNSERVER = turnserverOrSkip('turn.test', 'the real-TURN relay test did not run');
 const SECRET = randomBytes(24).toString('base64url');
-const RELAY_MIN_PORT = 40000;
-const RELAY_MAX_PORT = 40999;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
-async function waitForTcp(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => {
-        resolve(false);
-      });
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`turnserver did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-interface Turn {
-  port: number;
-  logFile: string;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-async function startTurnserver(bin: string): Promise<Turn> {
-  const dir = mkdtempSync(join(tmpdir(), 'parley-coturn-'));
-  const port = await freePort();
-  const logFile = join(dir, 'turn.log');
-  const args = [
-    '-n', // no /etc/turnserver.conf: everything is on this command line
-    `--listening-ip=127.0.0.1`,
-    `--relay-ip=127.0.0.1`,
-    `--listening-port=${port}`,
-    `--realm=${REALM}`,
-    '--use-auth-secret',
-    `--static-auth-secret=${SECRET}`,
-    '--fingerprint',
-    '--allow-loopback-peers', // both peers' relay addresses are 127.0.0.1 here
-    '--no-multicast-peers',
-    '--no-tls',
-    '--no-dtls',
-    '--no-cli',
-    `--min-port=${RELAY_MIN_PORT}`,
-    `--max-port=${RELAY_MAX_PORT}`,
-    `--userdb=${join(dir, 'turndb')}`,
-    `--pidfile=${join(dir, 'turnserver.pid')}`,
-    `--log-file=${logFile}`,
-    '--simple-log',
-    '--no-stdout-log',
-    '--verbose',
-  ];
-  const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
-  const log = () => {
-    try {
-      return readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  try {
-    await Promise.race([
-      (async () => {
-        await waitForTcp(port, 10_000);
-        // The TCP listener opens first; wait for the UDP one too (the calls use UDP).
-        const deadline = Date.now() + 5000;
-        while (!log().includes(`UDP listener opened on: 127.0.0.1:${port}`)) {
-          if (Date.now() > deadline) throw new Error(`turnserver did not open its UDP listener:\n${log()}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      })(),
-      exited.then(() => {
-        throw new Error(`turnserver exited at startup: ${output}\n${log()}`);
-      }),
-    ]);
-  } catch (error) {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    port,
-    logFile,
-    log,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-        }, 3000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** What a page reports about its connection once it is up. */
 interface PathReport {
@@ -353,7 +201,7 @@ describe.skipIf(TURNSERVER === null)('TURN relay through a real coturn', () => {
   }
 
   beforeAll(async () => {
-    turn = await startTurnserver(TURNSERVER!);
+    turn = await startTurnserver(TURNSERVER!, { secret: SECRET });
     parley = await startServer({
       stunUrls: [],
       turnUrls: [`turn:127.0.0.1:${turn.port}?transport=udp`, `turn:127.0.0.1:${turn.port}?transport=tcp`],

@@ -3,7 +3,7 @@
  * server-side state that a client cannot observe directly.
  */
 import { expect } from 'vitest';
-import type { ServerMessage } from '../../src/protocol/protocol.js';
+import type { Member, ServerMessage } from '../../src/protocol/protocol.js';
 import type { ParleyClient, TestServer } from './parley.js';
 
 let pingSeq = 0;
@@ -52,6 +52,27 @@ export function framesOf<K extends ServerMessage['type']>(
   return c.received
     .slice(from)
     .filter((m): m is Extract<ServerMessage, { type: K }> => m.type === type);
+}
+
+type MembersDelta = Extract<ServerMessage, { type: 'members' }>;
+
+function deltasOf(c: ParleyClient, room: string | undefined, from: number): MembersDelta[] {
+  return framesOf(c, 'members', from).filter((m) => room === undefined || m.room === room);
+}
+
+/** Members that joined, over every coalesced `members` frame a client got (in a room, from a mark). */
+export function joinedOf(c: ParleyClient, room?: string, from = 0): Member[] {
+  return deltasOf(c, room, from).flatMap((m) => m.joined);
+}
+
+/** Ids of members that left, over every `members` frame a client got. */
+export function leftOf(c: ParleyClient, room?: string, from = 0): string[] {
+  return deltasOf(c, room, from).flatMap((m) => m.left);
+}
+
+/** Members whose presence changed, over every `members` frame a client got. */
+export function changedOf(c: ParleyClient, room?: string, from = 0): Member[] {
+  return deltasOf(c, room, from).flatMap((m) => m.changed);
 }
 
 /** Closes every client that is still open (afterEach). */

@@ -31,6 +31,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     legacyChatPort: 0,
     legacyLoginPort: 0,
     dbPath: join(dir, 'parley.db'),
+    imagesDir: join(dir, 'images'),
     dbSync: 'normal',
     logLevel: 'silent',
     webRoot: join(dir, 'no-web-app'),

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CallMedia, SignalData } from '../../src/protocol/protocol.js';
-import { closeAll, dropAndWaitDetached, framesOf, pingPong } from '../helpers/integration.js';
+import { changedOf, closeAll, dropAndWaitDetached, framesOf, leftOf, pingPong } from '../helpers/integration.js';
 import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
 
 const GRACE_MS = 400;
@@ -117,16 +117,16 @@ describe('calls', () => {
     }
     // Both are now shown as in a call to the others.
     await carol.next(
-      'memberChanged',
-      (m) => m.member.id === alice.user!.id && m.member.presence === 'inCall',
+      'members',
+      (m) => m.changed.some((c) => c.id === alice.user!.id && c.presence === 'inCall'),
     );
     await carol.next(
-      'memberChanged',
-      (m) => m.member.id === bob.user!.id && m.member.presence === 'inCall',
+      'members',
+      (m) => m.changed.some((c) => c.id === bob.user!.id && c.presence === 'inCall'),
     );
     await alice.next(
-      'memberChanged',
-      (m) => m.member.id === bob.user!.id && m.member.presence === 'inCall',
+      'members',
+      (m) => m.changed.some((c) => c.id === bob.user!.id && c.presence === 'inCall'),
     );
 
     // Perfect negotiation traffic, both ways, in order.
@@ -158,12 +158,12 @@ describe('calls', () => {
       });
     }
     await carol.next(
-      'memberChanged',
-      (m) => m.member.id === alice.user!.id && m.member.presence === 'online',
+      'members',
+      (m) => m.changed.some((c) => c.id === alice.user!.id && c.presence === 'online'),
     );
     await carol.next(
-      'memberChanged',
-      (m) => m.member.id === bob.user!.id && m.member.presence === 'online',
+      'members',
+      (m) => m.changed.some((c) => c.id === bob.user!.id && c.presence === 'online'),
     );
 
     // A third user never saw any of the call.
@@ -211,7 +211,7 @@ describe('calls', () => {
     for (const c of [alice, bob]) expect((await ended(c, callId)).reason).toBe('declined');
     // No presence change was announced: the call never became active.
     await pingPong(carol);
-    expect(framesOf(carol, 'memberChanged')).toEqual([]);
+    expect(changedOf(carol)).toEqual([]);
   });
 
   it('a user in a call is busy; the third caller hears busy, the parties hear nothing', async () => {
@@ -320,7 +320,7 @@ describe('calls', () => {
     const end = await ended(alice, callId, from);
     expect(Date.now() - dropped).toBeGreaterThanOrEqual(GRACE_MS - 50);
     expect(end).toEqual({ type: 'callEnded', callId, reason: 'disconnected', ref: null });
-    await alice.next('memberLeft', (m) => m.userId === bob.user!.id, 5000, from);
+    await alice.next('members', (m) => m.left.includes(bob.user!.id), 5000, from);
     // Alice is free again.
     const cf = carol.mark();
     alice.send({ type: 'callInvite', to: carol.user!.id, media: 'audio' });
@@ -372,7 +372,7 @@ describe('calls', () => {
     await new Promise((r) => setTimeout(r, GRACE_MS + 100));
     expect(framesOf(alice, 'callEnded')).toEqual([]);
     expect(framesOf(again, 'callEnded')).toEqual([]);
-    expect(framesOf(alice, 'memberLeft')).toEqual([]);
+    expect(leftOf(alice)).toEqual([]);
     again.send({ type: 'callHangup', callId });
     expect((await ended(alice, callId, af)).reason).toBe('hangup');
   });

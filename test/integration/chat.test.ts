@@ -148,7 +148,7 @@ describe('chat', () => {
     const bob = await signedIn('Bob');
     bob.send({ type: 'leave', room: 'lobby' });
     await bob.next('roomLeft');
-    await alice.next('memberLeft');
+    await alice.next('members', (m) => m.left.includes(bob.user!.id));
 
     alice.send({ type: 'dm', to: bob.user!.id, clientId: 'a', text: 'hello?', ref: 'x1' });
     expect((await alice.error('user_not_found')).ref).toBe('x1');

@@ -125,13 +125,15 @@ describe('legacy chat protocol: chat', () => {
   it('stores a legacy message in the lobby, delivers it to Parley users and echoes it to the sender', async () => {
     const pia = await signedIn(t.url, 'Pia');
     const lea = await chatUser(t, 'Lea');
-    const joined = await pia.next('memberJoined', (m) => m.member.name === 'Lea');
-    expect(joined.member.kind).toBe('chat');
+    const joined = (await pia.next('members', (m) => m.joined.some((j) => j.name === 'Lea'))).joined.find(
+      (j) => j.name === 'Lea',
+    )!;
+    expect(joined.kind).toBe('chat');
 
     lea.say('hello there');
     const got = await pia.next('message');
     expect(got.message).toMatchObject({
-      from: { id: joined.member.id, name: 'Lea' },
+      from: { id: joined.id, name: 'Lea' },
       room: 'lobby',
       text: 'hello there',
     });

@@ -79,8 +79,12 @@ describe('legacy login protocol: login', () => {
   it('puts login users in the lobby, where Parley users see them', async () => {
     const pia = await signedIn(t.url, 'Pia');
     await loginUser(t, 'Lou');
-    const joined = await pia.next('memberJoined', (m) => m.member.name === 'Lou');
-    expect(joined.member).toMatchObject({ id: userId('Lou'), kind: 'login', presence: 'online' });
+    const joined = await pia.next('members', (m) => m.joined.some((j) => j.name === 'Lou'));
+    expect(joined.joined.find((j) => j.name === 'Lou')).toMatchObject({
+      id: userId('Lou'),
+      kind: 'login',
+      presence: 'online',
+    });
     pia.close();
   });
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeAll, framesOf, pingPong } from '../helpers/integration.js';
+import { changedOf, closeAll, joinedOf, leftOf, pingPong } from '../helpers/integration.js';
 import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
 
 describe('rooms and presence', () => {
@@ -36,18 +36,22 @@ describe('rooms and presence', () => {
     expect(aliceJoined).toEqual({
       type: 'roomJoined',
       room: 'dev-team',
+      count: 1,
       members: [{ id: alice.user!.id, name: 'Alice', presence: 'online', kind: 'parley' }],
+      hasMore: false,
       ref: 'j1',
     });
 
     const bobJoined = await join(bob, 'dev-team');
     expect(bobJoined.members.map((m) => m.name).sort()).toEqual(['Alice', 'Bob']);
-    const seen = await alice.next('memberJoined', (m) => m.room === 'dev-team');
-    expect(seen.member).toEqual({
-      id: bob.user!.id,
-      name: 'Bob',
-      presence: 'online',
-      kind: 'parley',
+    const seen = await alice.next('members', (m) => m.room === 'dev-team');
+    expect(seen).toEqual({
+      type: 'members',
+      room: 'dev-team',
+      count: 2,
+      joined: [{ id: bob.user!.id, name: 'Bob', presence: 'online', kind: 'parley' }],
+      left: [],
+      changed: [],
     });
 
     // Carol is only in the lobby: nothing about dev-team reaches her.
@@ -60,15 +64,15 @@ describe('rooms and presence', () => {
     const bob = await signedIn('Bob');
     await join(alice, 'dev');
     await join(bob, 'dev');
-    await alice.next('memberJoined', (m) => m.room === 'dev');
+    await alice.next('members', (m) => m.room === 'dev');
     const from = alice.mark();
     const again = await join(bob, 'dev');
     expect(again.members).toHaveLength(2);
     expect(await alice.quiet(100)).toEqual([]);
-    expect(framesOf(alice, 'memberJoined', from)).toHaveLength(0);
+    expect(joinedOf(alice, undefined, from)).toHaveLength(0);
   });
 
-  it('leaving tells the leaver with roomLeft and the others with memberLeft', async () => {
+  it('leaving tells the leaver with roomLeft and the others in a members delta', async () => {
     const alice = await signedIn('Alice');
     const bob = await signedIn('Bob');
     const carol = await signedIn('Carol');
@@ -79,12 +83,19 @@ describe('rooms and presence', () => {
     bob.send({ type: 'leave', room: 'DEV', ref: 'l1' });
     expect(await bob.next('roomLeft')).toEqual({ type: 'roomLeft', room: 'dev', ref: 'l1' });
     for (const other of [alice, carol]) {
-      const left = await other.next('memberLeft', (m) => m.room === 'dev');
-      expect(left).toEqual({ type: 'memberLeft', room: 'dev', userId: bob.user!.id });
+      const left = await other.next('members', (m) => m.room === 'dev' && m.left.length > 0);
+      expect(left).toEqual({
+        type: 'members',
+        room: 'dev',
+        count: 2,
+        joined: [],
+        left: [bob.user!.id],
+        changed: [],
+      });
     }
     // Bob is still in the lobby, so nobody saw him leave that.
     await pingPong(alice);
-    expect(framesOf(alice, 'memberLeft').filter((m) => m.room === 'lobby')).toHaveLength(0);
+    expect(leftOf(alice, 'lobby')).toHaveLength(0);
 
     // Leaving again, or chatting there, is refused with not_in_room.
     const from = bob.mark();
@@ -108,10 +119,10 @@ describe('rooms and presence', () => {
     const bob = await signedIn('Bob');
     bob.send({ type: 'leave', room: 'lobby' });
     await bob.next('roomLeft');
-    await alice.next('memberLeft', (m) => m.userId === bob.user!.id);
+    await alice.next('members', (m) => m.left.includes(bob.user!.id));
     const back = await join(bob, 'lobby');
     expect(back.members).toHaveLength(2);
-    await alice.next('memberJoined', (m) => m.member.id === bob.user!.id);
+    await alice.next('members', (m) => m.joined.some((j) => j.id === bob.user!.id));
   });
 
   it.each(['Bad Room', 'émigré', '-dash-first', 'a'.repeat(33), '', 'a/b'])(
@@ -125,30 +136,33 @@ describe('rooms and presence', () => {
     },
   );
 
-  it('announces away and online as memberChanged to the other members of every shared room', async () => {
+  it('announces away and online in members deltas to the other members of every shared room', async () => {
     const alice = await signedIn('Alice');
     const bob = await signedIn('Bob');
     const carol = await signedIn('Carol');
     await join(alice, 'dev');
     await join(bob, 'dev');
-    await alice.next('memberJoined', (m) => m.room === 'dev');
+    await alice.next('members', (m) => m.room === 'dev');
 
     const aliceFrom = alice.mark();
     alice.send({ type: 'presence', status: 'away', ref: 'p1' });
     const away = { id: alice.user!.id, name: 'Alice', presence: 'away', kind: 'parley' };
-    expect(await bob.next('memberChanged', (m) => m.room === 'lobby')).toEqual({
-      type: 'memberChanged',
+    expect(await bob.next('members', (m) => m.room === 'lobby' && m.changed.length > 0)).toEqual({
+      type: 'members',
       room: 'lobby',
-      member: away,
+      count: 3,
+      joined: [],
+      left: [],
+      changed: [away],
     });
-    expect((await bob.next('memberChanged', (m) => m.room === 'dev')).member).toEqual(away);
-    expect((await carol.next('memberChanged')).member).toEqual(away);
+    expect((await bob.next('members', (m) => m.room === 'dev' && m.changed.length > 0)).changed).toEqual([away]);
+    expect((await carol.next('members', (m) => m.changed.length > 0)).changed).toEqual([away]);
 
     // Saying "away" again changes nothing and is not announced.
     const bobFrom = bob.mark();
     alice.send({ type: 'presence', status: 'away' });
     await pingPong(alice);
-    expect(framesOf(bob, 'memberChanged', bobFrom)).toHaveLength(0);
+    expect(changedOf(bob, undefined, bobFrom)).toHaveLength(0);
 
     // A newcomer sees the current presence in the member list.
     const dave = await signedIn('Dave');
@@ -160,17 +174,17 @@ describe('rooms and presence', () => {
 
     alice.send({ type: 'presence', status: 'online' });
     const back = await bob.next(
-      'memberChanged',
-      (m) => m.member.presence === 'online',
+      'members',
+      (m) => m.changed.some((c) => c.presence === 'online'),
       5000,
       bobFrom,
     );
-    expect(back.member.id).toBe(alice.user!.id);
-    await dave.next('memberChanged', (m) => m.member.presence === 'online');
+    expect(back.changed.map((c) => c.id)).toEqual([alice.user!.id]);
+    await dave.next('members', (m) => m.changed.some((c) => c.presence === 'online'));
 
     // Alice never hears about her own presence.
     await pingPong(alice);
-    expect(framesOf(alice, 'memberChanged', aliceFrom)).toHaveLength(0);
+    expect(changedOf(alice, undefined, aliceFrom)).toHaveLength(0);
   });
 
   it('refuses a presence the client may not set (inCall is derived by the server)', async () => {

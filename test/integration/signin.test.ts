@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeAll, framesOf, pingPong } from '../helpers/integration.js';
+import { closeAll, framesOf, joinedOf, pingPong } from '../helpers/integration.js';
 import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
 
 describe('sign-in', () => {
@@ -171,7 +171,9 @@ describe('sign-in', () => {
     expect(aliceLobby).toEqual({
       type: 'roomJoined',
       room: 'lobby',
+      count: 1,
       members: [{ id: alice.user!.id, name: 'Alice', presence: 'online', kind: 'parley' }],
+      hasMore: false,
       ref: null,
     });
 
@@ -186,23 +188,26 @@ describe('sign-in', () => {
     );
     expect(bobLobby.members).toHaveLength(2);
 
-    const joinedBob = await alice.next('memberJoined', (m) => m.member.id === bob.user!.id);
+    const joinedBob = await alice.next('members', (m) => m.joined.some((j) => j.id === bob.user!.id));
     expect(joinedBob).toEqual({
-      type: 'memberJoined',
+      type: 'members',
       room: 'lobby',
-      member: { id: bob.user!.id, name: 'Bob', presence: 'online', kind: 'parley' },
+      count: 2,
+      joined: [{ id: bob.user!.id, name: 'Bob', presence: 'online', kind: 'parley' }],
+      left: [],
+      changed: [],
     });
 
     const carol = await signedIn('Carol');
-    await alice.next('memberJoined', (m) => m.member.id === carol.user!.id);
-    await bob.next('memberJoined', (m) => m.member.id === carol.user!.id);
+    await alice.next('members', (m) => m.joined.some((j) => j.id === carol.user!.id));
+    await bob.next('members', (m) => m.joined.some((j) => j.id === carol.user!.id));
     expect((await carol.next('roomJoined')).members).toHaveLength(3);
 
     // Alice got the full list exactly once; after that only deltas, never herself.
     await pingPong(alice);
     expect(framesOf(alice, 'roomJoined')).toHaveLength(1);
-    expect(framesOf(alice, 'memberJoined').map((m) => m.member.name)).toEqual(['Bob', 'Carol']);
-    expect(framesOf(bob, 'memberJoined').map((m) => m.member.name)).toEqual(['Carol']);
-    expect(framesOf(carol, 'memberJoined')).toHaveLength(0);
+    expect(joinedOf(alice).map((m) => m.name)).toEqual(['Bob', 'Carol']);
+    expect(joinedOf(bob).map((m) => m.name)).toEqual(['Carol']);
+    expect(joinedOf(carol)).toHaveLength(0);
   });
 });

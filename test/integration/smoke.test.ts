@@ -13,7 +13,7 @@ describe('smoke', () => {
   it('signs two users in and carries a room message between them', async () => {
     const alice = await signedIn(t.url, 'Alice');
     const bob = await signedIn(t.url, 'Bob');
-    await alice.next('memberJoined', (m) => m.member.name === 'Bob');
+    await alice.next('members', (m) => m.joined.some((j) => j.name === 'Bob'));
     alice.send({ type: 'chat', clientId: 'c1', room: 'lobby', text: 'hello' });
     const ack = await alice.next('ack');
     const got = await bob.next('message');

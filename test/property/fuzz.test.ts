@@ -21,6 +21,7 @@ import {
   type ClientMessage,
   ErrorCode,
   HISTORY_MAX,
+  MEMBER_PAGE_MAX,
   NAME_MAX,
   REF_MAX,
   ROOM_MAX,
@@ -458,6 +459,15 @@ const parleyValid: Record<string, fc.Arbitrary<JsonObject>> = {
   callMedia: fc
     .record({ type: fc.constant('callMedia'), callId, audio: fc.boolean(), video: fc.boolean(), ref })
     .map(clean),
+  members: fc
+    .record({
+      type: fc.constant('members'),
+      room: roomName,
+      after: fc.option(fc.oneof(displayName, fc.string({ maxLength: 12 })), { nil: undefined }),
+      limit: fc.option(fc.integer({ min: 1, max: MEMBER_PAGE_MAX }), { nil: undefined }),
+      ref,
+    })
+    .map(clean),
   ping: fc.record({ type: fc.constant('ping'), ref }).map(clean),
 };
 const parleyTypes = Object.keys(parleyValid);
@@ -534,6 +544,7 @@ const DIRECT_REPLIES: ReadonlySet<string> = new Set([
   'ack',
   'roomJoined',
   'roomLeft',
+  'memberPage',
   'history',
   'callRinging',
   'pong',
@@ -676,6 +687,7 @@ function checkSegment(exp: Expectation, segment: ServerMessage[], signedIn: bool
     join: (m) => m.type === 'roomJoined' && m.ref === exp.ref,
     leave: (m) => m.type === 'roomLeft' && m.ref === exp.ref,
     history: (m) => m.type === 'history' && m.ref === exp.ref,
+    members: (m) => m.type === 'memberPage' && m.ref === exp.ref,
     callInvite: (m) =>
       (m.type === 'callRinging' && m.ref === exp.ref) || (m.type === 'callEnded' && m.reason === 'busy' && m.ref === exp.ref),
   };

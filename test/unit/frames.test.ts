@@ -44,6 +44,31 @@ function pong(ts: number): Outbound {
 }
 
 describe('pre-framed sends', () => {
+  it('sends a shared body between per-message head and tail intact, at every size', async () => {
+    const { ws, received } = await pair();
+    const expected: string[] = [];
+    for (const size of [0, 50, 126, 65_000, 70_000]) {
+      const body = JSON.stringify('é'.repeat(size));
+      const bodyBytes = Buffer.from(body, 'utf8');
+      for (const ref of ['a', 'b']) {
+        const msg = { type: 'error', code: 'internal', message: 'é'.repeat(size), ref } as const;
+        const out = new Outbound(msg, {
+          head: '{"type":"error","code":"internal","message":',
+          body,
+          bodyBytes,
+          tail: `,"ref":"${ref}"}`,
+        });
+        expect(JSON.parse(out.json)).toEqual(msg);
+        sendOutbound(ws, out);
+        expected.push(out.json);
+        ws.send('between');
+        expected.push('between');
+      }
+    }
+    await until(() => received.length === expected.length);
+    expect(received).toEqual(expected);
+  });
+
   it('frames text of every length class the way ws frames it', () => {
     for (const text of ['', 'a', 'x'.repeat(125), 'x'.repeat(126), 'é'.repeat(40_000), 'y'.repeat(70_000)]) {
       const frame = textFrame(text);

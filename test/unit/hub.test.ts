@@ -1,7 +1,9 @@
 /**
  * The hub on its own: no sockets, a real in-memory SQLite store, and fake sinks that record every
  * message the hub delivers. Timers (grace period, call timeout, ICE refresh) are faked where they
- * matter; setImmediate stays real because the store group-commits on it.
+ * matter; setImmediate stays real because the store group-commits on it. Member changes are
+ * coalesced per tick; a sink flushes them (hub.flushPresence) before anyone reads what it got, so
+ * a test sees what the members would have after the tick.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -40,16 +42,23 @@ const CALL_TIMEOUT = 20_000;
 
 /** Records what the hub delivers, in order; all sinks of a test also share one log. */
 class FakeSink implements SessionSink {
-  readonly outs: Outbound[] = [];
+  readonly #outs: Outbound[] = [];
   closed: { code: number; reason: string } | null = null;
+  /** Sends the hub's pending member changes; set by setup(). */
+  flush: () => void = noop;
 
   constructor(
     readonly label: string,
     readonly log: [string, ServerMessage][],
   ) {}
 
+  get outs(): Outbound[] {
+    this.flush();
+    return this.#outs;
+  }
+
   deliver(out: Outbound): void {
-    this.outs.push(out);
+    this.#outs.push(out);
     this.log.push([this.label, out.msg]);
   }
 
@@ -77,6 +86,23 @@ class FakeSink implements SessionSink {
 
   clear(): void {
     this.outs.length = 0;
+  }
+
+  /** Members that joined, left and changed, over every coalesced `members` frame, in order. */
+  joined(room?: string): Member[] {
+    return this.#deltas(room).flatMap((m) => m.joined);
+  }
+
+  left(room?: string): string[] {
+    return this.#deltas(room).flatMap((m) => m.left);
+  }
+
+  changed(room?: string): Member[] {
+    return this.#deltas(room).flatMap((m) => m.changed);
+  }
+
+  #deltas(room: string | undefined): Msg<'members'>[] {
+    return this.all('members').filter((m) => room === undefined || m.room === room);
   }
 }
 
@@ -152,7 +178,11 @@ function setup(options: Partial<HubOptions> = {}) {
   });
 
   function sink(label: string): FakeSink {
-    return new FakeSink(label, log);
+    const s = new FakeSink(label, log);
+    s.flush = () => {
+      hub.flushPresence();
+    };
+    return s;
   }
 
   function user(
@@ -168,6 +198,7 @@ function setup(options: Partial<HubOptions> = {}) {
   /** Signs users in, then clears every sink so a test sees only what happens next. */
   function users(...names: string[]): User[] {
     const list = names.map((n) => user(n));
+    hub.flushPresence();
     for (const u of list) u.sink.clear();
     log.length = 0;
     return list;
@@ -201,6 +232,26 @@ async function userErrorAsync(promise: Promise<unknown>): Promise<UserError> {
   throw new Error('expected a UserError');
 }
 
+/** A coalesced `members` frame; the count is checked where it matters. */
+function delta(
+  room: string,
+  change: { joined?: Member[]; left?: string[]; changed?: Member[] },
+  count: unknown = expect.any(Number),
+): unknown {
+  return {
+    type: 'members',
+    room,
+    count,
+    joined: change.joined ?? [],
+    left: change.left ?? [],
+    changed: change.changed ?? [],
+  };
+}
+
+function toMemberOf(s: Session, presence: Member['presence'] = 'online'): Member {
+  return { id: s.id, name: s.name, presence, kind: s.kind };
+}
+
 function member(u: User, presence: Member['presence'] = 'online'): Member {
   return { id: u.session.id, name: u.session.name, presence, kind: u.session.kind };
 }
@@ -230,7 +281,9 @@ describe('signing in', () => {
     expect(alice.sink.last('roomJoined')).toEqual({
       type: 'roomJoined',
       room: 'lobby',
+      count: 1,
       members: [member(alice)],
+      hasMore: false,
       ref: null,
     });
     expect(t.hub.sessionCount).toBe(1);
@@ -321,23 +374,110 @@ describe('signing in', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe('large rooms', () => {
+  // Large above 3 members, small again below 2.4; first pages of 2.
+  const large = () => setup({ presence: { fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50 } });
+  const names = (list: readonly Member[]) => list.map((m) => m.name);
+
+  it('turns large past the threshold: a count and the first page, for everyone', () => {
+    const t = large();
+    const [carol, alice, dave] = t.users('Carol', 'Alice', 'Dave');
+    const bob = t.user('Bob');
+    const reset = carol!.sink.last('roomJoined');
+    expect(reset).toMatchObject({ room: 'lobby', count: 4, hasMore: true, ref: null });
+    expect(names(reset.members)).toEqual(['Alice', 'Bob']);
+    expect(alice!.sink.last('roomJoined')).toBe(reset);
+    expect(dave!.sink.last('roomJoined')).toBe(reset);
+    expect(bob.sink.last('roomJoined')).toMatchObject({ count: 4, hasMore: true });
+    expect(names(bob.sink.last('roomJoined').members)).toEqual(['Alice', 'Bob']);
+    // The first page is serialized once and shared; each roomJoined's text still says the same.
+    const out = bob.sink.outs.find((o) => o.msg.type === 'roomJoined')!;
+    expect(out.parts?.bodyBytes).toBe(
+      carol!.sink.outs.find((o) => o.msg.type === 'roomJoined')!.parts?.bodyBytes,
+    );
+    expect(JSON.parse(out.json)).toEqual(out.msg);
+  });
+
+  it('tells each member the count, and changes only up to where its list reaches', () => {
+    const t = large();
+    const [alice, bob, carol, dave] = t.users('Alice', 'Bob', 'Carol', 'Dave');
+    t.hub.flushPresence();
+    for (const u of [alice, bob, carol, dave]) u!.sink.clear();
+
+    const eve = t.user('Eve'); // after "bob": only the count changes for those with the first page
+    expect(alice!.sink.msgs).toEqual([delta('lobby', {}, 5)]);
+    const aaron = t.user('Aaron'); // before "bob": within everyone's first page
+    expect(dave!.sink.last('members')).toEqual(delta('lobby', { joined: [toMemberOf(aaron.session)] }, 6));
+
+    // Dave pages on to the end; from then on he hears about everyone.
+    t.hub.memberPage(dave!.session, 'lobby', 'Bob', 2, 'm1');
+    expect(dave!.sink.last('memberPage')).toMatchObject({ count: 6, hasMore: true, ref: 'm1' });
+    expect(names(dave!.sink.last('memberPage').members)).toEqual(['Carol', 'Dave']);
+    t.hub.memberPage(dave!.session, 'lobby', 'dave', undefined, 'm2');
+    expect(dave!.sink.last('memberPage')).toMatchObject({ count: 6, hasMore: false, ref: 'm2' });
+    expect(names(dave!.sink.last('memberPage').members)).toEqual(['Eve']);
+
+    for (const u of [alice, dave]) u!.sink.clear();
+    t.hub.setStatus(eve.session, 'away');
+    expect(dave!.sink.msgs).toEqual([delta('lobby', { changed: [member(eve, 'away')] }, 6)]);
+    expect(alice!.sink.msgs).toEqual([]);
+  });
+
+  it('waits largeFlushMs before telling a large room, then sends one frame', () => {
+    fakeTimers();
+    const t = large();
+    const [alice] = t.users('Alice', 'Bob', 'Carol', 'Dave');
+    t.hub.flushPresence();
+    const log: ServerMessage[] = [];
+    t.hub.signIn('Zed', 'parley', { deliver: noop, close: noop });
+    t.hub.signIn('Yan', 'parley', { deliver: noop, close: noop });
+    const spy = t.hub.signIn('Watcher', 'parley', { deliver: (out) => log.push(out.msg), close: noop });
+    expect(spy.rooms.has('lobby')).toBe(true);
+    expect(log.map((m) => m.type)).toEqual(['welcome', 'roomJoined']);
+    vi.advanceTimersByTime(49);
+    expect(log).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(log.slice(2)).toEqual([delta('lobby', {}, 7)]);
+    expect(alice!.sink.all('members').at(-1)).toEqual(delta('lobby', {}, 7));
+  });
+
+  it('turns small again below the threshold: everyone gets the whole list', () => {
+    const t = large();
+    const [alice, bob, carol, dave] = t.users('Alice', 'Bob', 'Carol', 'Dave');
+    t.hub.leave(dave!.session, 'lobby');
+    expect(alice!.sink.all('roomJoined')).toEqual([]); // 3 is not below 2.4 yet
+    t.hub.leave(carol!.session, 'lobby');
+    const full = alice!.sink.last('roomJoined');
+    expect(full).toMatchObject({ count: 2, hasMore: false });
+    expect(names(full.members)).toEqual(['Alice', 'Bob']);
+    expect(bob!.sink.last('roomJoined')).toBe(full);
+  });
+
+  it('pages only rooms the session is in', () => {
+    const t = large();
+    const [alice] = t.users('Alice');
+    expect(
+      userError(() => {
+        t.hub.memberPage(alice!.session, 'elsewhere', undefined, undefined, null);
+      }).code,
+    ).toBe(ErrorCode.notInRoom);
+  });
+});
+
 describe('rooms and presence', () => {
-  it('sends existing members one memberJoined, never a second full list', () => {
+  it('sends existing members one members delta, never a second full list', () => {
     const t = setup();
     const [alice] = t.users('Alice');
     const bob = t.user('Bob');
-    expect(alice!.sink.msgs).toEqual([
-      { type: 'memberJoined', room: 'lobby', member: member(bob) },
-    ]);
+    expect(alice!.sink.msgs).toEqual([delta('lobby', { joined: [member(bob)] }, 2)]);
     expect(bob.sink.last('roomJoined').members).toEqual([member(alice!), member(bob)]);
+    expect(bob.sink.all('members')).toEqual([]);
 
     alice!.sink.clear();
     bob.sink.clear();
     const carol = t.user('Carol');
-    expect(alice!.sink.msgs).toEqual([
-      { type: 'memberJoined', room: 'lobby', member: member(carol) },
-    ]);
-    expect(bob.sink.msgs).toEqual([{ type: 'memberJoined', room: 'lobby', member: member(carol) }]);
+    expect(alice!.sink.msgs).toEqual([delta('lobby', { joined: [member(carol)] }, 3)]);
+    expect(bob.sink.msgs).toEqual([delta('lobby', { joined: [member(carol)] }, 3)]);
     expect(t.hub.members('lobby').map((m) => m.name)).toEqual(['Alice', 'Bob', 'Carol']);
   });
 
@@ -345,7 +485,7 @@ describe('rooms and presence', () => {
     const t = setup();
     const [alice, bob, carol] = t.users('Alice', 'Bob', 'Carol');
     t.hub.setStatus(bob!.session, 'away');
-    const changed = { type: 'memberChanged', room: 'lobby', member: member(bob!, 'away') };
+    const changed = delta('lobby', { changed: [member(bob!, 'away')] }, 3);
     expect(alice!.sink.msgs).toEqual([changed]);
     expect(carol!.sink.msgs).toEqual([changed]);
     expect(bob!.sink.msgs).toEqual([]);
@@ -354,7 +494,7 @@ describe('rooms and presence', () => {
     expect(alice!.sink.msgs).toHaveLength(1);
 
     t.hub.setStatus(bob!.session, 'online');
-    expect(alice!.sink.last('memberChanged').member.presence).toBe('online');
+    expect(alice!.sink.last('members').changed[0]!.presence).toBe('online');
     expect(t.hub.members('lobby').find((m) => m.id === bob!.session.id)?.presence).toBe('online');
   });
 
@@ -367,7 +507,8 @@ describe('rooms and presence', () => {
     t.hub.setStatus(bob!.session, 'away');
     expect(
       alice!.sink
-        .all('memberChanged')
+        .all('members')
+        .filter((m) => m.changed.length > 0)
         .map((m) => m.room)
         .sort(),
     ).toEqual(['lobby', 'team']);
@@ -381,16 +522,14 @@ describe('rooms and presence', () => {
 
     t.hub.join(alice!.session, 'team', 'j1');
     expect(alice!.sink.msgs).toEqual([
-      { type: 'roomJoined', room: 'team', members: [member(alice!)], ref: 'j1' },
+      { type: 'roomJoined', room: 'team', count: 1, members: [member(alice!)], hasMore: false, ref: 'j1' },
     ]);
     expect(bob!.sink.msgs).toEqual([]);
     expect(t.hub.roomCount).toBe(2);
 
     alice!.sink.clear();
     t.hub.join(bob!.session, 'team');
-    expect(alice!.sink.msgs).toEqual([
-      { type: 'memberJoined', room: 'team', member: member(bob!) },
-    ]);
+    expect(alice!.sink.msgs).toEqual([delta('team', { joined: [member(bob!)] }, 2)]);
     expect(roomChanged).toHaveBeenCalledWith('team');
 
     // Joining again only repeats the list to the joiner.
@@ -398,15 +537,20 @@ describe('rooms and presence', () => {
     bob!.sink.clear();
     t.hub.join(bob!.session, 'team', 'j2');
     expect(bob!.sink.msgs).toEqual([
-      { type: 'roomJoined', room: 'team', members: [member(alice!), member(bob!)], ref: 'j2' },
+      {
+        type: 'roomJoined',
+        room: 'team',
+        count: 2,
+        members: [member(alice!), member(bob!)],
+        hasMore: false,
+        ref: 'j2',
+      },
     ]);
     expect(alice!.sink.msgs).toEqual([]);
 
     t.hub.leave(bob!.session, 'team', 'l1');
     expect(bob!.sink.last('roomLeft')).toEqual({ type: 'roomLeft', room: 'team', ref: 'l1' });
-    expect(alice!.sink.msgs).toEqual([
-      { type: 'memberLeft', room: 'team', userId: bob!.session.id },
-    ]);
+    expect(alice!.sink.msgs).toEqual([delta('team', { left: [bob!.session.id] }, 1)]);
     expect(
       userError(() => {
         t.hub.leave(bob!.session, 'team');
@@ -418,13 +562,55 @@ describe('rooms and presence', () => {
     expect(t.hub.members('team')).toEqual([]);
   });
 
+  it('coalesces the changes of one tick into one members frame, serialized once', async () => {
+    const t = setup();
+    const [alice, bob] = t.users('Alice', 'Bob');
+    // No flush in between: these all happen within one tick.
+    const carol = t.hub.signIn('Carol', 'parley', t.sink('Carol'));
+    const dave = t.hub.signIn('Dave', 'parley', t.sink('Dave'));
+    t.hub.setStatus(bob!.session, 'away');
+    t.hub.end(dave);
+    await new Promise((r) => setImmediate(r));
+    const frame = {
+      type: 'members',
+      room: 'lobby',
+      count: 3,
+      joined: [toMemberOf(carol)],
+      left: [dave.id],
+      changed: [member(bob!, 'away')],
+    };
+    expect(alice!.sink.msgs).toEqual([frame]);
+    expect(bob!.sink.msgs).toEqual([frame]);
+    expect(alice!.sink.outs[0]).toBe(bob!.sink.outs[0]);
+  });
+
+  it('flushes a tick of changes by itself, without anyone asking', async () => {
+    const t = setup();
+    const [alice] = t.users('Alice');
+    const log: ServerMessage[] = [];
+    const quiet = new FakeSink('quiet', []);
+    const watcher = t.hub.signIn('Watcher', 'parley', {
+      deliver: (out) => log.push(out.msg),
+      close: noop,
+    });
+    t.hub.signIn('Bob', 'parley', quiet);
+    expect(log.map((m) => m.type)).toEqual(['welcome', 'roomJoined']);
+    await new Promise((r) => setImmediate(r));
+    // Sorted by name; the watcher hears about itself too, as it is not the only change.
+    expect(log.at(-1)).toMatchObject({
+      type: 'members',
+      count: 3,
+      joined: [{ name: 'Bob' }, { name: 'Watcher' }],
+    });
+    expect(watcher.rooms.has('lobby')).toBe(true);
+    expect(alice!.sink.joined().map((m) => m.name)).toEqual(['Bob', 'Watcher']);
+  });
+
   it('a session may leave the lobby', () => {
     const t = setup();
     const [alice, bob] = t.users('Alice', 'Bob');
     t.hub.leave(bob!.session, 'lobby');
-    expect(alice!.sink.msgs).toEqual([
-      { type: 'memberLeft', room: 'lobby', userId: bob!.session.id },
-    ]);
+    expect(alice!.sink.msgs).toEqual([delta('lobby', { left: [bob!.session.id] }, 1)]);
     expect([...bob!.session.rooms]).toEqual([]);
   });
 
@@ -713,9 +899,7 @@ describe('detach, grace and end', () => {
     expect(ended).not.toHaveBeenCalled();
 
     vi.advanceTimersByTime(1);
-    expect(alice!.sink.msgs).toEqual([
-      { type: 'memberLeft', room: 'lobby', userId: bob!.session.id },
-    ]);
+    expect(alice!.sink.msgs).toEqual([delta('lobby', { left: [bob!.session.id] }, 1)]);
     expect(ended).toHaveBeenCalledWith(bob!.session);
     expect(bob!.session.state).toBe('ended');
     expect(t.hub.findById(bob!.session.id)).toBeUndefined();
@@ -760,9 +944,7 @@ describe('detach, grace and end', () => {
     alice!.sink.clear();
     t.hub.detach(old.session, old.sink);
     expect(old.session.state).toBe('ended');
-    expect(alice!.sink.msgs).toEqual([
-      { type: 'memberLeft', room: 'lobby', userId: old.session.id },
-    ]);
+    expect(alice!.sink.msgs).toEqual([delta('lobby', { left: [old.session.id] }, 1)]);
     expect(t.hub.findByName('old')).toBeUndefined();
   });
 
@@ -771,7 +953,7 @@ describe('detach, grace and end', () => {
     const [alice, bob] = t.users('Alice', 'Bob');
     t.hub.detach(bob!.session, bob!.sink);
     expect(bob!.session.state).toBe('ended');
-    expect(alice!.sink.last('memberLeft').userId).toBe(bob!.session.id);
+    expect(alice!.sink.left()).toEqual([bob!.session.id]);
   });
 
   it('end() on a live session closes its connection and is idempotent', () => {
@@ -780,7 +962,7 @@ describe('detach, grace and end', () => {
     t.hub.end(bob!.session);
     t.hub.end(bob!.session);
     expect(bob!.sink.closed).toEqual({ code: 4002, reason: 'session ended' });
-    expect(alice!.sink.all('memberLeft')).toHaveLength(1);
+    expect(alice!.sink.left()).toHaveLength(1);
     expect(t.hub.sessionCount).toBe(1);
   });
 
@@ -848,10 +1030,8 @@ describe('resume', () => {
     expect(bob!.session.lastDeliveredId).toBe(missed.at(-1)!.id);
 
     // Nobody saw Bob leave or come back, and the grace timer is gone.
-    expect(alice!.sink.all('memberLeft')).toEqual([]);
-    expect(alice!.sink.all('memberJoined').filter((m) => m.member.id === bob!.session.id)).toEqual(
-      [],
-    );
+    expect(alice!.sink.left()).toEqual([]);
+    expect(alice!.sink.joined().filter((m) => m.id === bob!.session.id)).toEqual([]);
     vi.advanceTimersByTime(GRACE * 2);
     expect(bob!.session.state).toBe('live');
 
@@ -1016,12 +1196,13 @@ describe('calls', () => {
     const accepted = { type: 'callAccepted', callId, media: 'video' };
     expect(alice.sink.msgs[0]).toEqual(accepted);
     expect(bob.sink.msgs[0]).toEqual(accepted);
-    expect(carol.sink.all('memberChanged').map((m) => [m.member.name, m.member.presence])).toEqual([
+    expect(carol.sink.changed().map((m) => [m.name, m.presence])).toEqual([
       ['Alice', 'inCall'],
       ['Bob', 'inCall'],
     ]);
-    expect(alice.sink.all('memberChanged').map((m) => m.member.name)).toEqual(['Bob']);
-    expect(bob.sink.all('memberChanged').map((m) => m.member.name)).toEqual(['Alice']);
+    // One coalesced frame for both, shared by everyone in the room (serialized once).
+    expect(carol.sink.all('members')).toHaveLength(1);
+    expect(alice.sink.all('members')[0]).toBe(carol.sink.all('members')[0]);
     expect(t.hub.members('lobby').map((m) => m.presence)).toEqual(['inCall', 'inCall', 'online']);
     expect(t.hub.callOf(alice.session)?.state).toBe('active');
   });
@@ -1073,7 +1254,7 @@ describe('calls', () => {
     const ended = { type: 'callEnded', callId, reason: 'hangup', ref: null };
     expect(alice.sink.msgs[0]).toEqual(ended);
     expect(bob.sink.msgs[0]).toEqual(ended);
-    expect(carol.sink.all('memberChanged').map((m) => [m.member.name, m.member.presence])).toEqual([
+    expect(carol.sink.changed().map((m) => [m.name, m.presence])).toEqual([
       ['Alice', 'online'],
       ['Bob', 'online'],
     ]);
@@ -1233,12 +1414,11 @@ describe('calls', () => {
       reason: 'disconnected',
       ref: null,
     });
-    expect(alice.sink.last('memberLeft').userId).toBe(bob.session.id);
+    expect(alice.sink.left()).toEqual([bob.session.id]);
     expect(alice.session.call).toBeNull();
     expect(t.hub.callCount).toBe(0);
     expect(
-      carol.sink.all('memberChanged').find((m) => m.member.id === alice.session.id)?.member
-        .presence,
+      carol.sink.changed().find((m) => m.id === alice.session.id)?.presence,
     ).toBe('online');
   });
 
@@ -1246,6 +1426,7 @@ describe('calls', () => {
     const { t, alice, bob } = callSetup();
     const callId = invite(t, alice, bob, 'audio');
     t.hub.callAccept(bob.session, callId, 'audio');
+    t.hub.flushPresence(); // the tick passes: both are seen in the call
     t.hub.detach(bob.session, bob.sink);
     const data = {
       kind: 'candidate',
@@ -1355,8 +1536,7 @@ describe('calls', () => {
     expect(t.hub.members('lobby').find((m) => m.id === alice.session.id)?.presence).toBe('inCall');
     t.hub.callHangup(alice.session, callId);
     expect(
-      carol.sink.all('memberChanged').find((m) => m.member.id === alice.session.id)?.member
-        .presence,
+      carol.sink.changed().find((m) => m.id === alice.session.id)?.presence,
     ).toBe('away');
   });
 
@@ -1477,7 +1657,7 @@ describe('handle', () => {
     for (const frame of frames) await t.hub.handle(alice!.session, frame);
     expect(alice!.sink.types()).toEqual(['pong', 'roomJoined', 'ack', 'roomLeft']);
     expect(alice!.sink.last('pong')).toEqual({ type: 'pong', ts: 1_700_000_000_000, ref: 'p' });
-    expect(bob!.sink.last('memberChanged').member.presence).toBe('away');
+    expect(bob!.sink.last('members').changed[0]!.presence).toBe('away');
   });
 
   it('refuses hello and resume on a signed-in session', () => {
@@ -1512,22 +1692,16 @@ describe('handle', () => {
       data: { kind: 'candidate', candidate: null },
     });
     void t.hub.handle(alice!.session, { type: 'callHangup', callId });
+    // The presence changes (in call, then online) all happened within one tick: the members
+    // frame that follows carries only where they ended.
     expect(alice!.sink.types()).toEqual([
       'callRinging',
       'callAccepted',
-      'memberChanged',
       'callMedia',
       'callEnded',
-      'memberChanged',
+      'members',
     ]);
-    expect(bob!.sink.types()).toEqual([
-      'callIncoming',
-      'callAccepted',
-      'memberChanged',
-      'signal',
-      'callEnded',
-      'memberChanged',
-    ]);
+    expect(bob!.sink.types()).toEqual(['callIncoming', 'callAccepted', 'signal', 'callEnded', 'members']);
   });
 });
 

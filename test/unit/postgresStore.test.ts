@@ -76,8 +76,8 @@ pgt.describe('PostgresStore', () => {
   it('creates the schema and records it in schema_migrations', async () => {
     const store = await openStore();
     expect(store.ready()).toBe(true);
-    const versions = await sql<{ version: number }>('SELECT version FROM schema_migrations');
-    expect(versions).toEqual([{ version: 1 }]);
+    const versions = await sql<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    expect(versions).toEqual([{ version: 1 }, { version: 2 }]);
     const tables = await sql<{ tablename: string }>(
       "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
     );
@@ -87,10 +87,37 @@ pgt.describe('PostgresStore', () => {
   it('migrates once when several instances start at the same time', async () => {
     const many = await Promise.all(Array.from({ length: 6 }, () => openStore({ poolSize: 1 })));
     expect(many.every((s) => s.ready())).toBe(true);
-    expect(await sql('SELECT version FROM schema_migrations')).toEqual([{ version: 1 }]);
+    expect(await sql('SELECT version FROM schema_migrations ORDER BY version')).toEqual([
+      { version: 1 },
+      { version: 2 },
+    ]);
     // And they share one history.
     const a = await many[0]!.append(roomMsg('u1', 'c1', 'lobby'));
     expect(await many[5]!.history({ room: 'lobby' }, undefined, 10)).toEqual([a.message]);
+  });
+
+  it('upgrades a version-1 database (before images), keeping its messages', async () => {
+    // Migration 1 as released: the schema every existing installation has.
+    await sql(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+    await sql(`CREATE TABLE messages (
+       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ts BIGINT NOT NULL, sender_id TEXT NOT NULL,
+       sender_name TEXT NOT NULL, sender_key TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL,
+       room TEXT, recipient TEXT, dm_key TEXT, UNIQUE (sender_key, client_id))`);
+    await sql(`INSERT INTO messages (ts, sender_id, sender_name, sender_key, client_id, text, room)
+               VALUES (5, 'u1', 'U1', 'u1', 'old', 'from before', 'lobby')`);
+    await sql('INSERT INTO schema_migrations (version) VALUES (1)');
+    const store = await openStore();
+    const photo = { id: 'AbCdEfGhIjKlMnOpQrStUv', width: 4, height: 3 };
+    await store.append({ ...roomMsg('u1', 'new', 'lobby', ''), image: photo });
+    const rows = await store.history({ room: 'lobby' }, undefined, 10);
+    expect(rows.map((m) => [m.clientId, m.text, m.image ?? null])).toEqual([
+      ['old', 'from before', null],
+      ['new', '', photo],
+    ]);
+    expect(await sql('SELECT version FROM schema_migrations ORDER BY version')).toEqual([
+      { version: 1 },
+      { version: 2 },
+    ]);
   });
 
   it('refuses a database written by a newer Parley', async () => {

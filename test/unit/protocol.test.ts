@@ -11,6 +11,7 @@ import {
   clientSchemas,
   ErrorCode,
   HISTORY_MAX,
+  IMAGE_SIDE_MAX,
   NAME_MAX,
   normalizeName,
   normalizeRoom,
@@ -55,6 +56,7 @@ interface ValidRow {
 }
 
 const SDP_LINE = 'v=0\r\n';
+const PHOTO = { id: 'AbCdEfGhIjKlMnOpQrSt_-', width: 640, height: 480 };
 
 const valid = {
   hello: {
@@ -102,6 +104,7 @@ const valid = {
       clientId: 'c'.repeat(CLIENT_ID_MAX),
       room: 'Lobby',
       text: ' hi ',
+      image: PHOTO,
       ref: 'r6',
     },
     // The text is kept as written (only rooms and names are normalized).
@@ -110,9 +113,13 @@ const valid = {
       clientId: 'c'.repeat(CLIENT_ID_MAX),
       room: 'lobby',
       text: ' hi ',
+      image: PHOTO,
       ref: 'r6',
     },
     more: [
+      // With an image, the text may be empty or white space.
+      { type: 'chat', clientId: 'c', room: 'lobby', text: '', image: PHOTO },
+      { type: 'chat', clientId: 'c', room: 'lobby', text: ' ', image: { id: '-'.repeat(22), width: 1, height: IMAGE_SIDE_MAX } },
       { type: 'chat', clientId: 'c', room: 'lobby', text: 'x'.repeat(TEXT_MAX) },
       { type: 'chat', clientId: 'c', room: 'lobby', text: '<b>not html</b>' },
       { type: 'chat', clientId: 'c', room: 'lobby', text: 'line 1\nline 2' },
@@ -120,7 +127,8 @@ const valid = {
   },
   dm: {
     minimal: { type: 'dm', clientId: 'c1', to: 'u1', text: 'psst' },
-    full: { type: 'dm', clientId: 'c2', to: 'u'.repeat(64), text: 'psst', ref: 'r7' },
+    full: { type: 'dm', clientId: 'c2', to: 'u'.repeat(64), text: 'psst', image: PHOTO, ref: 'r7' },
+    more: [{ type: 'dm', clientId: 'c', to: 'u1', text: '', image: PHOTO }],
   },
   history: {
     minimal: { type: 'history', room: 'lobby' },
@@ -202,6 +210,11 @@ const valid = {
   callMedia: {
     minimal: { type: 'callMedia', callId: 'c1', audio: true, video: false },
     full: { type: 'callMedia', callId: 'c1', audio: false, video: true, ref: 'r15' },
+  },
+  members: {
+    minimal: { type: 'members', room: 'lobby' },
+    full: { type: 'members', room: ' Lobby ', after: 'Bob', limit: 200, ref: 'r17' },
+    fullParsed: { type: 'members', room: 'lobby', after: 'Bob', limit: 200, ref: 'r17' },
   },
   ping: {
     minimal: { type: 'ping' },
@@ -362,6 +375,13 @@ const badFrames: Record<ClientMessageType, [string, Frame][]> = {
       { type: 'chat', clientId: long(CLIENT_ID_MAX + 1), room: 'lobby', text: 'hi' },
     ],
     ['bad room', { type: 'chat', clientId: 'c', room: 'a b', text: 'hi' }],
+    ['image id not one the server mints', { type: 'chat', clientId: 'c', room: 'lobby', text: '', image: { ...PHOTO, id: '../../etc/passwd' } }],
+    ['image id too short', { type: 'chat', clientId: 'c', room: 'lobby', text: 'hi', image: { ...PHOTO, id: 'abc' } }],
+    ['image without a size', { type: 'chat', clientId: 'c', room: 'lobby', text: '', image: { id: PHOTO.id } }],
+    ['image width 0', { type: 'chat', clientId: 'c', room: 'lobby', text: '', image: { ...PHOTO, width: 0 } }],
+    ['image taller than IMAGE_SIDE_MAX', { type: 'chat', clientId: 'c', room: 'lobby', text: '', image: { ...PHOTO, height: IMAGE_SIDE_MAX + 1 } }],
+    ['image that is a string', { type: 'chat', clientId: 'c', room: 'lobby', text: '', image: PHOTO.id }],
+    ['image null', { type: 'chat', clientId: 'c', room: 'lobby', text: 'hi', image: null }],
   ],
   dm: [
     ['empty to', { type: 'dm', clientId: 'c', to: '', text: 'hi' }],
@@ -484,6 +504,13 @@ const badFrames: Record<ClientMessageType, [string, Frame][]> = {
   callMedia: [
     ['audio as a string', { type: 'callMedia', callId: 'c1', audio: 'yes', video: false }],
     ['video as a number', { type: 'callMedia', callId: 'c1', audio: true, video: 1 }],
+  ],
+  members: [
+    ['no room', { type: 'members' }],
+    ['a bad room', { type: 'members', room: 'Not A Room!' }],
+    ['limit 0', { type: 'members', room: 'lobby', limit: 0 }],
+    ['limit over MEMBER_PAGE_MAX', { type: 'members', room: 'lobby', limit: 201 }],
+    ['after as a number', { type: 'members', room: 'lobby', after: 5 }],
   ],
   ping: [
     ['ref as a number', { type: 'ping', ref: 5 }],

@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dmKey, SqliteStore } from '../../src/server/store/SqliteStore.js';
@@ -37,7 +37,7 @@ describe('SqliteStore', () => {
       await store.close();
       const db = new Database(path, { readonly: true });
       try {
-        expect(db.pragma('user_version', { simple: true })).toBe(1);
+        expect(db.pragma('user_version', { simple: true })).toBe(2);
         expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
         const tables = db
           .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -57,7 +57,35 @@ describe('SqliteStore', () => {
       expect(await second.lastId()).toBe(1);
       await second.close();
       const db = new Database(path, { readonly: true });
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      db.close();
+    });
+
+    it('upgrades a version-1 database (before images), keeping its messages', async () => {
+      mkdirSync(dirname(path), { recursive: true });
+      const v1 = new Database(path);
+      // Migration 1 as released: the schema every existing installation has.
+      v1.exec(`CREATE TABLE messages (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, sender_id TEXT NOT NULL,
+         sender_name TEXT NOT NULL, sender_key TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT NOT NULL,
+         room TEXT, recipient TEXT, dm_key TEXT, UNIQUE (sender_key, client_id))`);
+      v1.prepare(
+        `INSERT INTO messages (ts, sender_id, sender_name, sender_key, client_id, text, room)
+         VALUES (5, 'u1', 'U1', 'u1', 'old', 'from before', 'lobby')`,
+      ).run();
+      v1.pragma('user_version = 1');
+      v1.close();
+      const store = openStore();
+      const photo = { id: 'AbCdEfGhIjKlMnOpQrStUv', width: 4, height: 3 };
+      await store.append({ ...roomMsg('u1', 'new', 'lobby', ''), image: photo });
+      const rows = await store.history({ room: 'lobby' }, undefined, 10);
+      expect(rows.map((m) => [m.clientId, m.text, m.image ?? null])).toEqual([
+        ['old', 'from before', null],
+        ['new', '', photo],
+      ]);
+      await store.close();
+      const db = new Database(path, { readonly: true });
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
       db.close();
     });
 

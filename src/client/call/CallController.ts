@@ -10,6 +10,7 @@ import type {
 import { PeerSession, type PeerNote } from '../rtc/PeerSession.js';
 import type { SignalingClient, WelcomeMessage } from '../signaling/SignalingClient.js';
 import type { DeviceChoice } from './DeviceChoice.js';
+import type { FileTransfers } from './FileTransfers.js';
 import { acquireMedia, explainMediaError, type MediaProblem, openDevice } from './media.js';
 import type { Ringtone } from './Ringtone.js';
 import { StatsMonitor } from './StatsMonitor.js';
@@ -74,6 +75,21 @@ export interface CallView {
   link: RTCPeerConnectionState | null;
   /** The server no longer knows the call (it restarted); media still flows peer to peer. */
   signalingLost: boolean;
+  /** Our screen sharing: `starting` while the browser's picker is open. */
+  share: 'off' | 'starting' | 'on';
+  /** The screen we share (sent in place of the camera), while `share` is `on`. */
+  screen: MediaStream | null;
+  /** The last attempt to share the screen failed (or the user closed the picker). */
+  shareProblem: ShareProblem | null;
+  /** The peer's video is a shared screen (told over the data channel). */
+  peerScreen: boolean;
+}
+
+/** Why screen sharing did not start: `denied` covers the user closing the browser's picker. */
+export interface ShareProblem {
+  reason: 'denied' | 'other';
+  /** The DOMException name. */
+  code: string;
 }
 
 const initial: CallView = {
@@ -97,6 +113,10 @@ const initial: CallView = {
   startedAt: null,
   link: null,
   signalingLost: false,
+  share: 'off',
+  screen: null,
+  shareProblem: null,
+  peerScreen: false,
 };
 
 /**
@@ -107,6 +127,11 @@ export class CallController {
   readonly view = signal<CallView>(initial);
   /** Call statistics, sampled only while the stats panel is open. */
   readonly stats = new StatsMonitor(() => this.#session?.pc ?? null);
+  /**
+   * Files sent to and from the peer during the call (Parley peers only). The code loads with the
+   * first call, not with the page; received files stay here to be saved until the call is closed.
+   */
+  readonly files = signal<FileTransfers | null>(null);
   readonly #sig: SignalingClient;
   readonly #ring: Ringtone;
   readonly #devices: DeviceChoice;
@@ -321,10 +346,90 @@ export class CallController {
     this.#announceMedia();
   }
 
+  /** Screen sharing needs getDisplayMedia (desktop browsers; not phones). */
+  get canShareScreen(): boolean {
+    return typeof navigator !== 'undefined' && typeof navigator.mediaDevices?.getDisplayMedia === 'function';
+  }
+
+  /**
+   * Shares a screen, window or tab (the browser asks which) in place of the camera. With a camera
+   * sender that is a replaceTrack, so nothing is renegotiated; a voice call gains a video sender
+   * and perfect negotiation renegotiates once. The camera stays open, so going back is instant.
+   */
+  async startScreenShare(): Promise<void> {
+    const session = this.#session;
+    if (!session || this.#v.state !== 'active' || this.#v.share !== 'off') return;
+    this.#set({ share: 'starting', shareProblem: null });
+    let screen: MediaStream;
+    try {
+      screen = await navigator.mediaDevices.getDisplayMedia({
+        video: { frameRate: { ideal: 15, max: 30 } },
+        audio: false,
+      });
+    } catch (error) {
+      if (this.#session === session) this.#set({ share: 'off', shareProblem: shareProblem(error) });
+      return;
+    }
+    const track = screen.getVideoTracks()[0];
+    if (this.#session !== session || this.#v.state !== 'active' || !track) {
+      stopStream(screen); // the call ended while the picker was open
+      if (this.#session === session) this.#set({ share: 'off' });
+      return;
+    }
+    // Text on a screen must stay legible: keep the resolution, let the frame rate drop instead.
+    track.contentHint = 'detail';
+    try {
+      await session.sendVideo(track, screen);
+    } catch (error) {
+      stopStream(screen);
+      if (this.#session === session) this.#set({ share: 'off', shareProblem: shareProblem(error) });
+      return;
+    }
+    if (this.#session !== session) {
+      stopStream(screen);
+      return;
+    }
+    // The browser's own "Stop sharing" button ends the track.
+    track.addEventListener('ended', () => {
+      if (this.#v.screen === screen) this.stopScreenShare();
+    });
+    this.#set({ share: 'on', screen });
+    session.note({ t: 'screen', on: true });
+  }
+
+  /** Stops sharing: the camera goes back on the same sender (or no video, in a voice call). */
+  stopScreenShare(): void {
+    const screen = this.#v.screen;
+    if (!screen) return;
+    const session = this.#session;
+    this.#set({ share: 'off', screen: null });
+    if (!session) {
+      stopStream(screen);
+      return;
+    }
+    session.note({ t: 'screen', on: false });
+    const local = this.#v.local;
+    session
+      .sendVideo(local?.getVideoTracks()[0] ?? null, local)
+      .catch((error: unknown) => {
+        if (this.#session === session) this.#set({ shareProblem: shareProblem(error) });
+      })
+      .finally(() => {
+        stopStream(screen);
+      });
+  }
+
   /** Clears an ended call from the screen. */
   dismiss(): void {
     this.#clearDismiss();
-    if (this.#v.state === 'ended') this.#setState('idle', { ...initial });
+    if (this.#v.state !== 'ended') return;
+    this.#dropFiles();
+    this.#setState('idle', { ...initial });
+  }
+
+  #dropFiles(): void {
+    this.files.value?.dispose();
+    this.files.value = null;
   }
 
   /** The page is going away: tell the peer and the server now rather than after a timeout. */
@@ -479,6 +584,7 @@ export class CallController {
       onNote: (note: PeerNote) => {
         if (this.#session !== session) return;
         if (note.t === 'bye') this.#end('hangup');
+        else if (note.t === 'screen') this.#set({ peerScreen: note.on });
         else this.#set({ peerAudio: note.audio, peerVideo: note.video });
       },
       onChannelClosed: () => {
@@ -491,6 +597,24 @@ export class CallController {
       },
     });
     this.#session = session;
+    this.#dropFiles();
+    if (peer.kind === 'parley') {
+      import('./FileTransfers.js').then(
+        ({ FileTransfers }) => {
+          if (this.#session !== session) return;
+          this.files.value = new FileTransfers({
+            channel: () => session.filesChannel,
+            listen: (handler) => {
+              session.listenFiles(handler);
+            },
+          });
+        },
+        (error: unknown) => {
+          // The chunk could not be fetched (a deploy replaced it): the call works without files.
+          console.warn('file transfer unavailable', error);
+        },
+      );
+    }
     if (v.role === 'callee') session.addStreamWithAnswer(local, 3000);
     else if (local) session.addStream(local);
   }
@@ -512,7 +636,9 @@ export class CallController {
     const session = this.#session;
     this.#session = null;
     session?.close();
+    this.files.value?.disconnect();
     stopStream(this.#v.local);
+    stopStream(this.#v.screen);
     this.#setState('ended', {
       endReason: reason,
       error: error ?? this.#v.error,
@@ -520,10 +646,14 @@ export class CallController {
       local: null,
       remote: null,
       link: null,
+      share: 'off',
+      screen: null,
+      peerScreen: false,
     });
     this.#clearDismiss();
     // A short-lived outcome ("declined", "no answer") clears itself; problems stay until closed.
-    if (error === null && this.#v.mediaProblem === null) {
+    // So does a call that leaves received files to save.
+    if (error === null && this.#v.mediaProblem === null && !(this.files.value?.hasDownloads ?? false)) {
       this.#dismissTimer = setTimeout(() => {
         this.dismiss();
       }, 6000);
@@ -534,6 +664,11 @@ export class CallController {
     if (this.#dismissTimer) clearTimeout(this.#dismissTimer);
     this.#dismissTimer = null;
   }
+}
+
+function shareProblem(error: unknown): ShareProblem {
+  const code = error instanceof DOMException || error instanceof Error ? error.name : 'Error';
+  return { reason: code === 'NotAllowedError' || code === 'AbortError' ? 'denied' : 'other', code };
 }
 
 function stopStream(stream: MediaStream | null): void {

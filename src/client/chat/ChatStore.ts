@@ -3,11 +3,14 @@ import {
   type ChatMessage,
   type ErrorCode,
   HISTORY_MAX,
+  type ImageRef,
   LOBBY,
   type Member,
+  memberSortKey,
   type ServerMessage,
 } from '../../protocol/protocol.js';
 import type { SignalingClient } from '../signaling/SignalingClient.js';
+import { uploadImage } from './imageUpload.js';
 
 export type MessageStatus = 'pending' | 'sent' | 'failed';
 
@@ -23,6 +26,10 @@ export interface ChatItem {
   status: MessageStatus;
   /** Why the server refused it; the UI words it in the user's language. */
   error: ErrorCode | null;
+  /** A shared photo, served at /api/images/<id>; null for text. */
+  image: ImageRef | null;
+  /** My photo on its way: a blob: URL of the local copy, shown until (and after) it is sent. */
+  localSrc: string | null;
 }
 
 /** A room (`r:<room>`) or a direct conversation (`d:<userId>`). */
@@ -43,6 +50,39 @@ export const roomKey = (room: string): string => `r:${room}`;
 export const dmKey = (userId: string): string => `d:${userId}`;
 
 const PAGE = 50;
+/** Members asked for per page when a large room's list is scrolled. */
+const MEMBER_PAGE = 100;
+
+export interface RoomInfo {
+  count: number;
+  /** The server has members after the last one in the list. */
+  hasMore: boolean;
+  /** A page of members is on its way. */
+  loading: boolean;
+}
+
+const byName = (a: Member, b: Member): number => {
+  const x = memberSortKey(a.name);
+  const y = memberSortKey(b.name);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/**
+ * Applies a change to a member list. A complete list keeps join order (new members at the end);
+ * a partial one stays sorted by name, as the server pages it.
+ */
+function upsertMembers(list: readonly Member[], members: readonly Member[], partial: boolean): Member[] {
+  if (members.length === 0) return list as Member[];
+  const incoming = new Map(members.map((m) => [m.id, m]));
+  const next = list.map((m) => {
+    const update = incoming.get(m.id);
+    if (update === undefined) return m;
+    incoming.delete(m.id);
+    return update;
+  });
+  next.push(...incoming.values());
+  return partial && incoming.size > 0 ? next.sort(byName) : next;
+}
 
 /** Random message ids; getRandomValues works on plain http too (randomUUID does not). */
 export function newClientId(): string {
@@ -58,6 +98,11 @@ export class ChatStore {
   readonly conversations = signal<Readonly<Record<string, Conversation>>>({});
   /** Members of each joined room. */
   readonly members = signal<Readonly<Record<string, readonly Member[]>>>({});
+  /**
+   * Each joined room's member count and whether `members` holds only part of the list (a large
+   * room: the first pages by name, exact up to its last entry; more with loadMoreMembers).
+   */
+  readonly roomInfo = signal<Readonly<Record<string, RoomInfo>>>({});
   readonly active = signal<string>(roomKey(LOBBY));
   /** A problem to show above the composer (e.g. a refused join). */
   /** A room the server would not let us join, and why. */
@@ -74,6 +119,8 @@ export class ChatStore {
   /** Rooms the user wants to be in; re-joined after a fresh sign-in. */
   readonly #wanted = new Set<string>([LOBBY]);
   readonly #sent = new Set<string>();
+  /** Photos not yet uploaded, by clientId, kept for a retry. */
+  readonly #photos = new Map<string, Blob>();
   #visible = true;
 
   constructor(signaling: SignalingClient) {
@@ -82,6 +129,7 @@ export class ChatStore {
       if (!w.resumed) {
         // A new session (the server restarted or forgot us): member lists and ids start over.
         this.members.value = {};
+        this.roomInfo.value = {};
         for (const room of this.#wanted) {
           if (room !== LOBBY) this.#sig.send({ type: 'join', room, ref: `join:${room}` });
         }
@@ -135,6 +183,22 @@ export class ChatStore {
     if (this.active.value === roomKey(room)) this.open(roomKey(LOBBY));
   }
 
+  /** Asks for the next page of a large room's member list (when its list is scrolled). */
+  loadMoreMembers(room: string): void {
+    const info = this.roomInfo.value[room];
+    const list = this.members.value[room];
+    if (!info || !list || !info.hasMore || info.loading) return;
+    const last = list[list.length - 1];
+    const sent = this.#sig.send({
+      type: 'members',
+      room,
+      ...(last ? { after: last.name } : {}),
+      limit: MEMBER_PAGE,
+      ref: `members:${room}`,
+    });
+    if (sent) this.roomInfo.value = { ...this.roomInfo.value, [room]: { ...info, loading: true } };
+  }
+
   /** Sends a message to the active conversation; it shows at once as pending. */
   send(text: string): void {
     const conv = this.conversations.value[this.active.value];
@@ -152,9 +216,54 @@ export class ChatStore {
         mine: true,
         status: 'pending',
         error: null,
+        image: null,
+        localSrc: null,
       },
     ]);
     this.#transmit(conv, clientId, text);
+  }
+
+  /**
+   * Shares a photo in the active conversation: it shows at once (from the local copy) as pending,
+   * is uploaded, then sent as a message that references it.
+   */
+  sendPhoto(blob: Blob): void {
+    const conv = this.conversations.value[this.active.value];
+    const me = this.#sig.user.value;
+    if (!conv || !me) return;
+    const clientId = newClientId();
+    this.#sent.add(clientId);
+    this.#photos.set(clientId, blob);
+    this.#merge(conv.key, [
+      {
+        key: clientId,
+        id: null,
+        ts: Date.now(),
+        from: me,
+        text: '',
+        mine: true,
+        status: 'pending',
+        error: null,
+        image: null,
+        localSrc: URL.createObjectURL(blob),
+      },
+    ]);
+    void this.#uploadThenTransmit(conv, clientId);
+  }
+
+  async #uploadThenTransmit(conv: Conversation, clientId: string): Promise<void> {
+    const blob = this.#photos.get(clientId);
+    if (!blob) return;
+    const result = await uploadImage(blob, this.#sig.token);
+    if (!result.ok) {
+      this.#setItem(conv.key, clientId, { status: 'failed', error: result.code });
+      return;
+    }
+    this.#photos.delete(clientId);
+    // The size the server measured: the message carries it, so history can lay the photo out early.
+    const image: ImageRef = { id: result.image.id, width: result.image.width, height: result.image.height };
+    this.#setItem(conv.key, clientId, { image });
+    this.#transmit(conv, clientId, '', image);
   }
 
   retry(convKey: string, clientId: string): void {
@@ -162,15 +271,21 @@ export class ChatStore {
     const item = conv?.items.find((i) => i.key === clientId);
     if (!conv || item?.status !== 'failed') return;
     this.#setItem(convKey, clientId, { status: 'pending', error: null });
-    this.#transmit(conv, clientId, item.text);
+    // A photo that never reached the server is uploaded again first.
+    if (this.#photos.has(clientId)) {
+      void this.#uploadThenTransmit(conv, clientId);
+      return;
+    }
+    this.#transmit(conv, clientId, item.text, item.image ?? undefined);
   }
 
-  #transmit(conv: Conversation, clientId: string, text: string): void {
+  #transmit(conv: Conversation, clientId: string, text: string, image?: ImageRef): void {
+    const extra = image ? { image } : {};
     this.#sig.enqueue(
       clientId,
       conv.kind === 'room'
-        ? { type: 'chat', clientId, room: conv.target, text, ref: clientId }
-        : { type: 'dm', clientId, to: conv.target, text, ref: clientId },
+        ? { type: 'chat', clientId, room: conv.target, text, ...extra, ref: clientId }
+        : { type: 'dm', clientId, to: conv.target, text, ...extra, ref: clientId },
     );
   }
 
@@ -205,28 +320,40 @@ export class ChatStore {
       case 'roomJoined':
         this.#wanted.add(msg.room);
         this.members.value = { ...this.members.value, [msg.room]: msg.members };
+        this.roomInfo.value = {
+          ...this.roomInfo.value,
+          [msg.room]: { count: msg.count, hasMore: msg.hasMore, loading: false },
+        };
         this.#ensure(roomKey(msg.room), 'room', msg.room, `#${msg.room}`);
         if (this.active.value === roomKey(msg.room)) this.#loadActive();
         return;
       case 'roomLeft': {
         const { [msg.room]: _gone, ...rest } = this.members.value;
         this.members.value = rest;
+        const { [msg.room]: _info, ...infoRest } = this.roomInfo.value;
+        this.roomInfo.value = infoRest;
         return;
       }
-      case 'memberJoined':
-      case 'memberChanged': {
-        const list = this.members.value[msg.room] ?? [];
-        const next = list.some((m) => m.id === msg.member.id)
-          ? list.map((m) => (m.id === msg.member.id ? msg.member : m))
-          : [...list, msg.member];
+      case 'members': {
+        const list = this.members.value[msg.room];
+        const info = this.roomInfo.value[msg.room];
+        if (!list || !info) return;
+        const left = new Set(msg.left);
+        const kept = left.size > 0 ? list.filter((m) => !left.has(m.id)) : list;
+        const next = upsertMembers(kept, [...msg.joined, ...msg.changed], info.hasMore);
         this.members.value = { ...this.members.value, [msg.room]: next };
+        if (info.count !== msg.count) {
+          this.roomInfo.value = { ...this.roomInfo.value, [msg.room]: { ...info, count: msg.count } };
+        }
         return;
       }
-      case 'memberLeft': {
-        const list = this.members.value[msg.room] ?? [];
-        this.members.value = {
-          ...this.members.value,
-          [msg.room]: list.filter((m) => m.id !== msg.userId),
+      case 'memberPage': {
+        const list = this.members.value[msg.room];
+        if (!list) return;
+        this.members.value = { ...this.members.value, [msg.room]: upsertMembers(list, msg.members, true) };
+        this.roomInfo.value = {
+          ...this.roomInfo.value,
+          [msg.room]: { count: msg.count, hasMore: msg.hasMore, loading: false },
         };
         return;
       }
@@ -269,6 +396,12 @@ export class ChatStore {
           this.#setItem(conv.key, ref, { status: 'failed', error: msg.code });
         }
       }
+      return;
+    }
+    if (ref.startsWith('members:')) {
+      const room = ref.slice(8);
+      const info = this.roomInfo.value[room];
+      if (info) this.roomInfo.value = { ...this.roomInfo.value, [room]: { ...info, loading: false } };
       return;
     }
     if (ref.startsWith('history:')) {
@@ -322,6 +455,8 @@ export class ChatStore {
       mine,
       status: 'sent',
       error: null,
+      image: m.image ?? null,
+      localSrc: null,
     };
   }
 

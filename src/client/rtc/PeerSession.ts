@@ -1,7 +1,14 @@
 import type { IceServer, SignalData } from '../../protocol/protocol.js';
 
 /** Small messages the two Parley apps exchange directly, so a call outlives the server. */
-export type PeerNote = { t: 'bye' } | { t: 'media'; audio: boolean; video: boolean };
+export type PeerNote =
+  | { t: 'bye' }
+  | { t: 'media'; audio: boolean; video: boolean }
+  /** The sender's video is (or is no longer) a shared screen. */
+  | { t: 'screen'; on: boolean };
+
+/** What arrives on the file-transfer channel: JSON text for control, binary for file chunks. */
+export type FileData = string | ArrayBuffer;
 
 export interface PeerSessionOptions {
   /** The polite peer yields when both sides offer at once. */
@@ -38,6 +45,10 @@ export class PeerSession {
   #ignoreOffer = false;
   #isSettingRemoteAnswerPending = false;
   #channel: RTCDataChannel | null = null;
+  #files: RTCDataChannel | null = null;
+  /** File-channel messages that arrived before anyone listened (the transfer code loads lazily). */
+  #filesInbox: FileData[] = [];
+  #filesListener: ((data: FileData) => void) | null = null;
   /** Signals are handled one at a time so a candidate never overtakes its description. */
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
@@ -98,6 +109,28 @@ export class PeerSession {
       if (!this.#closed) this.#opts.onChannelClosed();
     };
     this.#channel = channel;
+    // A second negotiated channel (id 1) for file transfers, so a large file never delays a
+    // hang-up or mute note queued behind its chunks on the same ordered channel.
+    const files = this.pc.createDataChannel('files', { negotiated: true, id: 1 });
+    files.binaryType = 'arraybuffer';
+    files.onmessage = (event: MessageEvent) => {
+      const data: unknown = event.data;
+      if (typeof data !== 'string' && !(data instanceof ArrayBuffer)) return;
+      if (this.#filesListener) this.#filesListener(data);
+      else this.#filesInbox.push(data);
+    };
+    this.#files = files;
+  }
+
+  /** The file-transfer channel, or null before it exists, after the call or without Parley. */
+  get filesChannel(): RTCDataChannel | null {
+    return this.#closed ? null : this.#files;
+  }
+
+  /** Receives every file-channel message in order, including any that arrived before. */
+  listenFiles(listener: (data: FileData) => void): void {
+    this.#filesListener = listener;
+    for (const data of this.#filesInbox.splice(0)) listener(data);
   }
 
   get remoteStream(): MediaStream {
@@ -150,6 +183,29 @@ export class PeerSession {
     }
   }
 
+  /**
+   * Makes `track` the video we send (null: none). An existing video sender, live or left idle by an
+   * earlier call of this method, gets it by replaceTrack, which needs no renegotiation; only a
+   * call without any video sender (voice) adds one, and perfect negotiation then renegotiates.
+   */
+  async sendVideo(track: MediaStreamTrack | null, stream: MediaStream | null): Promise<void> {
+    const sender =
+      this.pc.getSenders().find((s) => s.track?.kind === 'video') ??
+      this.pc
+        .getTransceivers()
+        .find(
+          (t) =>
+            t.sender.track === null &&
+            t.receiver.track.kind === 'video' &&
+            (t.currentDirection === 'sendrecv' || t.currentDirection === 'sendonly'),
+        )?.sender;
+    if (sender) {
+      await sender.replaceTrack(track);
+      return;
+    }
+    if (track) this.pc.addTrack(track, ...(stream ? [stream] : []));
+  }
+
   /** Offers and answers sent so far (diagnostics: a device switch must not add any). */
   get descriptionsSent(): number {
     return this.#descriptionsSent;
@@ -185,6 +241,9 @@ export class PeerSession {
     this.#closed = true;
     if (this.#pendingTimer) clearTimeout(this.#pendingTimer);
     this.#channel?.close();
+    this.#files?.close();
+    this.#filesListener = null;
+    this.#filesInbox = [];
     this.pc.close();
   }
 
@@ -243,8 +302,9 @@ export class PeerSession {
   #readNote(raw: unknown): void {
     if (typeof raw !== 'string') return;
     try {
-      const note = JSON.parse(raw) as { t?: unknown; audio?: unknown; video?: unknown };
+      const note = JSON.parse(raw) as { t?: unknown; audio?: unknown; video?: unknown; on?: unknown };
       if (note.t === 'bye') this.#opts.onNote({ t: 'bye' });
+      else if (note.t === 'screen' && typeof note.on === 'boolean') this.#opts.onNote({ t: 'screen', on: note.on });
       else if (note.t === 'media' && typeof note.audio === 'boolean' && typeof note.video === 'boolean') {
         this.#opts.onNote({ t: 'media', audio: note.audio, video: note.video });
       }

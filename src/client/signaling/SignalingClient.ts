@@ -120,6 +120,11 @@ export class SignalingClient {
   }
 
   /** Sends a frame now if signed in; returns false (and drops it) otherwise. */
+  /** The session's token from `welcome`; HTTP requests (image uploads) authenticate with it. */
+  get token(): string | null {
+    return this.#token;
+  }
+
   send(msg: ClientMessageInput): boolean {
     if (!this.#signedIn || this.#ws?.readyState !== WebSocket.OPEN) return false;
     this.#ws.send(JSON.stringify(msg));

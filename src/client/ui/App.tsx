@@ -32,6 +32,9 @@ export function App({ app }: { app: Parley }): JSX.Element {
         <span class="me" data-testid="me">
           {user?.name}
         </span>
+        <a class="selftest-link" href="/selftest" target="_blank" rel="noopener" data-testid="selftest-link">
+          {t('selftest.link')}
+        </a>
       </header>
       <Sidebar
         app={app}

@@ -1,6 +1,6 @@
 import type { JSX } from 'preact';
 import { useSignal } from '@preact/signals';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { CallView } from '../call/CallController.js';
 import type { Parley } from '../Parley.js';
 import { useTick } from './hooks.js';
@@ -51,6 +51,7 @@ export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
           </p>
           {v.error ? <p class="problem">{callErrorText(t, v.error)}</p> : null}
           <MediaProblemNote v={v} app={app} />
+          {app.calls.files.value ? <Files app={app} name={name} live={false} /> : null}
           <div class="call-controls">
             <button type="button" onClick={() => { calls.dismiss(); }} data-testid="dismiss-call">
               {t('call.close')}
@@ -114,7 +115,8 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
   const name = v.peer?.name ?? t('call.someone');
   const recovering = v.link === 'disconnected' || v.link === 'failed';
   const hasCamera = (v.local?.getVideoTracks().length ?? 0) > 0;
-  const showRemoteVideo = v.media === 'video' && v.peerVideo;
+  // A shared screen shows even in a voice call or with the peer's camera off.
+  const showRemoteVideo = (v.media === 'video' && v.peerVideo) || v.peerScreen;
   let status: string;
   if (v.state === 'connecting') status = t('call.connecting', { name });
   else if (recovering) status = t('call.reconnecting');
@@ -133,7 +135,9 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
           }}
         />
         {showRemoteVideo ? null : <div class="avatar" aria-hidden="true">{name.slice(0, 1).toUpperCase()}</div>}
-        {hasCamera ? (
+        {v.screen ? (
+          <Video stream={v.screen} muted class="local screen" testId="local-video" />
+        ) : hasCamera ? (
           <Video stream={v.local} muted class={`local${v.camOn ? '' : ' hidden'}`} testId="local-video" />
         ) : null}
       </div>
@@ -143,12 +147,23 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
       <p class="peer-state" data-testid="peer-media">
         {[
           v.peerAudio ? '' : t('call.peerMuted', { name }),
-          v.media === 'video' && !v.peerVideo ? t('call.peerCameraOff', { name }) : '',
+          v.media === 'video' && !v.peerVideo && !v.peerScreen ? t('call.peerCameraOff', { name }) : '',
+          v.peerScreen ? t('share.peer', { name }) : '',
           v.signalingLost ? t('call.signalingLost') : '',
         ]
           .filter(Boolean)
           .join(' ')}
       </p>
+      {v.share === 'on' ? (
+        <p class="peer-state" role="status" data-testid="sharing">
+          {t('share.you')}
+        </p>
+      ) : null}
+      {v.shareProblem ? (
+        <p class="problem" role="alert" data-testid="share-problem" data-code={v.shareProblem.code}>
+          {v.shareProblem.reason === 'denied' ? t('share.denied') : t('share.failed', { code: v.shareProblem.code })}
+        </p>
+      ) : null}
       {v.error ? <p class="problem">{callErrorText(t, v.error)}</p> : null}
       <MediaProblemNote v={v} app={app} />
       {app.devices.fallback.value ? (
@@ -161,6 +176,7 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
           {t('devices.switchFailed', { reason: mediaProblemText(t, v.deviceProblem) })}
         </p>
       ) : null}
+      {app.calls.files.value && v.state === 'active' ? <Files app={app} name={name} live /> : null}
       {devicesOpen.value ? <DevicePanel app={app} v={v} id="call-devices" /> : null}
       {statsOpen.value ? <StatsPanel app={app} id="call-stats" /> : null}
       <div class="call-controls">
@@ -170,6 +186,20 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
         <button type="button" aria-pressed={!v.camOn} onClick={() => { app.calls.toggleCamera(); }} data-testid="toggle-camera" disabled={!hasCamera}>
           {v.camOn && hasCamera ? t('call.cameraOff') : t('call.cameraOn')}
         </button>
+        {app.calls.canShareScreen ? (
+          <button
+            type="button"
+            aria-pressed={v.share === 'on'}
+            disabled={v.state !== 'active' || v.share === 'starting'}
+            onClick={() => {
+              if (v.share === 'on') app.calls.stopScreenShare();
+              else void app.calls.startScreenShare();
+            }}
+            data-testid="toggle-share"
+          >
+            {v.share === 'on' ? t('share.stop') : v.share === 'starting' ? t('share.starting') : t('share.start')}
+          </button>
+        ) : null}
         <button
           type="button"
           aria-expanded={devicesOpen.value}
@@ -194,6 +224,27 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
       </div>
     </div>
   );
+}
+
+type FilesModule = typeof import('./FilesPanel.js');
+let filesModule: FilesModule | null = null;
+
+/** The file-transfer UI, fetched the first time a call shows it (it is a chunk of its own). */
+function Files(props: { app: Parley; name: string; live: boolean }): JSX.Element | null {
+  const [mod, setMod] = useState(filesModule);
+  useEffect(() => {
+    if (mod) return;
+    import('./FilesPanel.js').then(
+      (m) => {
+        filesModule = m;
+        setMod(m);
+      },
+      (error: unknown) => {
+        console.warn('file transfer UI unavailable', error);
+      },
+    );
+  }, [mod]);
+  return mod ? <mod.FilesPanel {...props} /> : null;
 }
 
 function MediaProblemNote({ v, app }: { v: CallView; app: Parley }): JSX.Element | null {

@@ -1,11 +1,20 @@
-import { useSignal } from '@preact/signals';
-import type { JSX } from 'preact';
+import { signal, useSignal } from '@preact/signals';
+import type { ComponentType, JSX } from 'preact';
 import { useLayoutEffect, useRef } from 'preact/hooks';
 import { LOBBY, TEXT_MAX } from '../../protocol/protocol.js';
 import type { ChatItem, Conversation } from '../chat/ChatStore.js';
 import type { Parley } from '../Parley.js';
 import { RichText } from './text.js';
 import { serverErrorText } from './words.js';
+
+type PhotoCaptureView = typeof import('./PhotoCapture.js').PhotoCapture;
+/** The photo dialog's code, fetched the first time someone opens it (not part of the first load). */
+const photoCapture = signal<ComponentType<Parameters<PhotoCaptureView>[0]> | null>(null);
+function loadPhotoCapture(): Promise<void> {
+  return import('./PhotoCapture.js').then((m) => {
+    photoCapture.value = m.PhotoCapture;
+  });
+}
 
 export function ChatView({ app }: { app: Parley }): JSX.Element {
   const { t } = app.i18n;
@@ -15,6 +24,7 @@ export function ChatView({ app }: { app: Parley }): JSX.Element {
   /** Scroll bookkeeping: stick to the bottom for new messages, keep the place when older load. */
   const scroll = useRef({ height: 0, top: 0, atBottom: true, first: '' });
   const draft = useSignal('');
+  const photoOpen = useSignal(false);
 
   useLayoutEffect(() => {
     const el = listRef.current;
@@ -82,7 +92,33 @@ export function ChatView({ app }: { app: Parley }): JSX.Element {
           <Message key={item.key} item={item} prev={conv.items[i - 1]} conv={conv} app={app} />
         ))}
       </ol>
+      {photoOpen.value && photoCapture.value ? (
+        <photoCapture.value
+          i18n={app.i18n}
+          onSend={(blob) => {
+            scroll.current.atBottom = true;
+            chat.sendPhoto(blob);
+          }}
+          onClose={() => (photoOpen.value = false)}
+        />
+      ) : null}
       <form class="composer" onSubmit={submit}>
+        <button
+          type="button"
+          class="photo-button"
+          data-testid="photo-button"
+          aria-label={t('chat.takePhoto')}
+          title={t('chat.takePhoto')}
+          onClick={() => {
+            photoOpen.value = true;
+            if (!photoCapture.value) void loadPhotoCapture();
+          }}
+        >
+          <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2">
+            <path d="M4 7h3l2-3h6l2 3h3a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1z" />
+            <circle cx="12" cy="13" r="4" />
+          </svg>
+        </button>
         <label for="composer-text" class="sr-only">
           {t('chat.messageLabel', { target })}
         </label>
@@ -128,9 +164,23 @@ function Message(props: {
           <time dateTime={new Date(item.ts).toISOString()}>{app.i18n.time(item.ts)}</time>
         </div>
       )}
-      <div class="text" data-testid="message-text">
-        <RichText text={item.text} />
-      </div>
+      {item.image || item.localSrc ? (
+        <img
+          class="photo"
+          data-testid="message-image"
+          // Only a path on this server built from a validated id, or our own blob: URL.
+          src={item.localSrc ?? `/api/images/${encodeURIComponent(item.image?.id ?? '')}`}
+          width={item.image?.width}
+          height={item.image?.height}
+          alt={t('chat.photoAlt', { name: item.from.name })}
+          loading="lazy"
+        />
+      ) : null}
+      {item.text.trim() !== '' || !(item.image || item.localSrc) ? (
+        <div class="text" data-testid="message-text">
+          <RichText text={item.text} />
+        </div>
+      ) : null}
       {item.status === 'pending' ? <div class="state muted">{t('chat.sending')}</div> : null}
       {item.status === 'failed' ? (
         <div class="state problem" role="alert">

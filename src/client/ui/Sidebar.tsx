@@ -16,6 +16,17 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
   const activeConv = convs[active];
   const roomName = activeConv?.kind === 'room' ? activeConv.target : null;
   const members = roomName ? (chat.members.value[roomName] ?? []) : [];
+  // A large room lists only the pages loaded so far; the count is the whole room.
+  const roomInfo = roomName ? chat.roomInfo.value[roomName] : undefined;
+  const count = roomInfo?.count ?? members.length;
+  const moreMembers = roomInfo?.hasMore === true;
+  const loadMore = (): void => {
+    if (roomName && moreMembers) chat.loadMoreMembers(roomName);
+  };
+  const onScroll = (event: Event): void => {
+    const el = event.currentTarget as HTMLElement;
+    if (el.scrollTop + el.clientHeight >= el.scrollHeight - 200) loadMore();
+  };
   const self = app.signaling.user.value;
   const newRoom = useSignal('');
   const notice = chat.notice.value;
@@ -35,7 +46,7 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
   };
 
   return (
-    <nav id="sidebar" class="sidebar" aria-label={t('nav.roomsAndPeople')}>
+    <nav id="sidebar" class="sidebar" aria-label={t('nav.roomsAndPeople')} onScroll={moreMembers ? onScroll : undefined}>
       <section>
         <h2>{t('nav.rooms')}</h2>
         <ul class="list" data-testid="rooms">
@@ -120,9 +131,9 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
           <h2>
             {t('nav.people', { room: roomName })}{' '}
             <span class="count" aria-hidden="true">
-              ({members.length})
+              ({count})
             </span>
-            <span class="sr-only">{t('nav.peopleCount', { count: members.length })}</span>
+            <span class="sr-only">{t('nav.peopleCount', { count })}</span>
           </h2>
           <ul class="list" data-testid="members">
             {members.map((m) => (
@@ -135,6 +146,17 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
               />
             ))}
           </ul>
+          {moreMembers ? (
+            <button
+              type="button"
+              class="link"
+              data-testid="more-members"
+              disabled={roomInfo?.loading}
+              onClick={loadMore}
+            >
+              {t('nav.moreMembers', { count: Math.max(0, count - members.length) })}
+            </button>
+          ) : null}
         </section>
       ) : null}
       <section class="settings">

@@ -61,6 +61,9 @@ export function SignIn({ app }: { app: Parley }): JSX.Element {
         </button>
         {app.signaling.closedReason.value ? <StatusBar app={app} /> : null}
         <LanguagePicker app={app} id="signin-language" />
+        <a href="/selftest" data-testid="selftest-link">
+          {t('selftest.link')}
+        </a>
       </form>
     </main>
   );

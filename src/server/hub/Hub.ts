@@ -8,6 +8,7 @@ import {
   ErrorCode,
   HISTORY_MAX,
   type IceServer,
+  type ImageRef,
   LOBBY,
   type Member,
   type MemberKind,
@@ -21,6 +22,8 @@ import { UserError } from '../errors.js';
 import type { MessageStore, StoredMessage } from '../store/MessageStore.js';
 import { Call } from './Call.js';
 import { type HubMetrics, noMetrics } from './HubMetrics.js';
+import { DueQueue } from './DueQueue.js';
+import { Presence, type PresenceOptions } from './Presence.js';
 import { Outbound, Session, type SessionSink } from './Session.js';
 
 export interface IceGrant {
@@ -44,11 +47,19 @@ export interface HubOptions {
   callTimeoutMs: number;
   /** Mints the ICE servers (with TURN credentials) for one user. */
   ice: (userId: string) => IceGrant;
+  /**
+   * The size of an uploaded image, or null when there is none with that id. A message may only
+   * reference an image that exists, and carries the size the server measured, not the client's.
+   * Without it (tests), image references are taken as sent.
+   */
+  imageSize?: (id: string) => Promise<{ width: number; height: number } | null>;
   maxFrameBytes: number;
   maxRoomsPerSession?: number;
   logger: HubLogger;
   /** Where counts and timings for /metrics go; nowhere by default. */
   metrics?: HubMetrics;
+  /** Large-room threshold and delta windows (Presence.ts); defaults in presenceDefaults. */
+  presence?: Partial<PresenceOptions>;
   now?: () => number;
 }
 
@@ -72,6 +83,7 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
     from: { id: m.senderId, name: m.senderName },
     text: m.text,
     clientId: m.clientId,
+    ...(m.image ? { image: m.image } : {}),
   };
   return m.room !== null ? { ...base, room: m.room } : { ...base, to: m.to ?? '' };
 }
@@ -83,12 +95,16 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
  * delivering ServerMessages to session sinks, and throws UserError for requests it refuses.
  */
 export class Hub {
-  readonly #opts: Required<Omit<HubOptions, 'now'>> & { now: () => number };
+  readonly #opts: Required<Omit<HubOptions, 'now' | 'presence' | 'imageSize'>> & { now: () => number };
+  readonly #imageSize: NonNullable<HubOptions['imageSize']> | null;
   readonly #byId = new Map<string, Session>();
   readonly #byName = new Map<string, Session>();
   readonly #byToken = new Map<string, Session>();
   readonly #rooms = new Map<string, Set<Session>>();
   readonly #calls = new Map<string, Call>();
+  readonly #presence: Presence;
+  /** Every session's next ICE refresh, on one timer. */
+  readonly #iceRefresh: DueQueue<Session>;
   readonly #listeners: { [K in keyof HubEvents]: Set<(...args: HubEvents[K]) => void> } = {
     roomChanged: new Set(),
     sessionEnded: new Set(),
@@ -102,6 +118,11 @@ export class Hub {
 
   constructor(options: HubOptions) {
     this.#opts = { maxRoomsPerSession: 100, now: Date.now, metrics: noMetrics, ...options };
+    this.#imageSize = options.imageSize ?? null;
+    this.#presence = new Presence(options.presence ?? {}, toMember);
+    this.#iceRefresh = new DueQueue(this.#opts.now, (session) => {
+      this.#refreshIce(session);
+    });
     // Messages from before a restart are history too.
     this.#opts.store.lastId().then(
       (id) => {
@@ -149,6 +170,12 @@ export class Hub {
 
   findByName(name: string): Session | undefined {
     return this.#byName.get(name.toLowerCase());
+  }
+
+  /** The session a `welcome` token belongs to (HTTP requests authenticate with it), if it lives. */
+  findByToken(token: string): Session | undefined {
+    const session = this.#byToken.get(token);
+    return session && session.state !== 'ended' ? session : undefined;
   }
 
   findById(id: string): Session | undefined {
@@ -233,7 +260,7 @@ export class Hub {
     session.replayHold = [];
     this.#sendWelcome(session, true, ref);
     for (const room of session.rooms) {
-      session.send(new Outbound({ type: 'roomJoined', room, members: this.members(room), ref: null }));
+      session.send(this.#presence.roomJoined(room, session, null));
     }
     for (const out of session.drainDetachedBuffer()) session.send(out);
     try {
@@ -291,8 +318,8 @@ export class Hub {
     const wasLive = session.state === 'live';
     session.state = 'ended';
     if (session.graceTimer) clearTimeout(session.graceTimer);
-    if (session.iceTimer) clearTimeout(session.iceTimer);
-    session.graceTimer = session.iceTimer = null;
+    session.graceTimer = null;
+    this.#scheduleIceRefresh(session, null);
     if (session.call) this.#endCall(session.call, 'disconnected');
     for (const room of [...session.rooms]) this.#removeFromRoom(session, room);
     this.#byId.delete(session.id);
@@ -334,19 +361,22 @@ export class Hub {
 
   /** TURN credentials expire; send fresh ones when 80% of their lifetime has passed. */
   #scheduleIceRefresh(session: Session, expiresAt: number | null): void {
-    if (session.iceTimer) clearTimeout(session.iceTimer);
-    session.iceTimer = null;
+    if (session.iceDue !== null) this.#iceRefresh.remove(session, session.iceDue);
+    session.iceDue = null;
     if (expiresAt === null) return;
-    const delay = Math.max(1000, (expiresAt - this.#opts.now()) * 0.8);
-    session.iceTimer = setTimeout(() => {
-      if (session.state === 'ended') return;
-      const grant = this.#opts.ice(session.id);
-      session.send(
-        new Outbound({ type: 'iceServers', iceServers: grant.iceServers, iceExpiresAt: grant.expiresAt }),
-      );
-      this.#scheduleIceRefresh(session, grant.expiresAt);
-    }, delay);
-    session.iceTimer.unref();
+    const now = this.#opts.now();
+    session.iceDue = now + Math.max(1000, (expiresAt - now) * 0.8);
+    this.#iceRefresh.add(session, session.iceDue);
+  }
+
+  #refreshIce(session: Session): void {
+    session.iceDue = null;
+    if (session.state === 'ended') return;
+    const grant = this.#opts.ice(session.id);
+    session.send(
+      new Outbound({ type: 'iceServers', iceServers: grant.iceServers, iceExpiresAt: grant.expiresAt }),
+    );
+    this.#scheduleIceRefresh(session, grant.expiresAt);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -365,13 +395,16 @@ export class Hub {
       case 'leave':
         this.leave(session, msg.room, ref);
         return;
+      case 'members':
+        this.memberPage(session, msg.room, msg.after, msg.limit, ref);
+        return;
       case 'presence':
         this.setStatus(session, msg.status);
         return;
       case 'chat':
-        return this.chat(session, msg.room, msg.clientId, msg.text, ref).then(() => undefined);
+        return this.chat(session, msg.room, msg.clientId, msg.text, ref, msg.image).then(() => undefined);
       case 'dm':
-        return this.dm(session, msg.to, msg.clientId, msg.text, ref).then(() => undefined);
+        return this.dm(session, msg.to, msg.clientId, msg.text, ref, msg.image).then(() => undefined);
       case 'history':
         return this.history(session, msg, ref);
       case 'callInvite':
@@ -419,13 +452,28 @@ export class Hub {
         members = new Set();
         this.#rooms.set(room, members);
       }
-      const joined = new Outbound({ type: 'memberJoined', room, member: toMember(session) });
-      for (const other of members) other.send(joined);
       members.add(session);
       session.rooms.add(room);
+      // Members hear about the join in the room's next coalesced `members` frame.
+      const joined = this.#presence.add(room, session, members, ref);
       this.#emit('roomChanged', room);
+      session.send(joined);
+      return;
     }
-    session.send(new Outbound({ type: 'roomJoined', room, members: this.members(room), ref }));
+    session.send(this.#presence.roomJoined(room, session, ref));
+  }
+
+  /** A page of a room's member list, sorted by name, after the member named `after`. */
+  memberPage(session: Session, room: string, after: string | undefined, limit: number | undefined, ref: string | null): void {
+    if (!session.rooms.has(room)) {
+      throw new UserError(ErrorCode.notInRoom, `you are not in room "${room}"`);
+    }
+    session.send(this.#presence.page(room, session, after, limit, ref));
+  }
+
+  /** Sends the member changes gathered so far now instead of at the end of their window. */
+  flushPresence(): void {
+    this.#presence.flush();
   }
 
   leave(session: Session, room: string, ref: string | null = null): void {
@@ -441,12 +489,8 @@ export class Hub {
     session.rooms.delete(room);
     if (!members) return;
     members.delete(session);
-    if (members.size === 0) {
-      this.#rooms.delete(room);
-    } else {
-      const left = new Outbound({ type: 'memberLeft', room, userId: session.id });
-      for (const other of members) other.send(left);
-    }
+    if (members.size === 0) this.#rooms.delete(room);
+    this.#presence.remove(room, session, members);
     this.#emit('roomChanged', room);
   }
 
@@ -458,12 +502,8 @@ export class Hub {
   }
 
   #announcePresence(session: Session): void {
-    const member = toMember(session);
     for (const room of session.rooms) {
-      const changed = new Outbound({ type: 'memberChanged', room, member });
-      for (const other of this.#rooms.get(room) ?? []) {
-        if (other !== session) other.send(changed);
-      }
+      this.#presence.changed(room, session);
       this.#emit('roomChanged', room);
     }
   }
@@ -484,6 +524,24 @@ export class Hub {
     }
   }
 
+  /**
+   * The image a message references, with the size the server measured at upload. Refused when
+   * no such image was uploaded: a message must not point at nothing (or at a guess).
+   */
+  async #image(image: ImageRef | undefined): Promise<ImageRef | null> {
+    if (image === undefined) return null;
+    if (this.#imageSize === null) return image;
+    let size: { width: number; height: number } | null;
+    try {
+      size = await this.#imageSize(image.id);
+    } catch (error) {
+      this.#opts.logger.error({ err: error }, 'reading an image failed');
+      throw new UserError(ErrorCode.internal, 'the image could not be read; try again');
+    }
+    if (!size) throw new UserError(ErrorCode.badFrame, 'image: no such image; upload it with POST /api/images first');
+    return { id: image.id, width: size.width, height: size.height };
+  }
+
   /** Stores a room message, acknowledges it to the sender, then fans it out to the room. */
   async chat(
     session: Session,
@@ -491,6 +549,7 @@ export class Hub {
     clientId: string,
     text: string,
     ref: string | null = null,
+    image?: ImageRef,
   ): Promise<StoredMessage> {
     if (!session.rooms.has(room)) throw new UserError(ErrorCode.notInRoom, `you are not in room "${room}"`);
     const { message, duplicate } = await this.#store({
@@ -498,6 +557,7 @@ export class Hub {
       senderName: session.name,
       clientId,
       text,
+      image: await this.#image(image),
       room,
       to: null,
     });
@@ -519,6 +579,7 @@ export class Hub {
     clientId: string,
     text: string,
     ref: string | null = null,
+    image?: ImageRef,
   ): Promise<StoredMessage> {
     const target = this.#reachable(session, to);
     if (target.kind === 'login') {
@@ -529,6 +590,7 @@ export class Hub {
       senderName: session.name,
       clientId,
       text,
+      image: await this.#image(image),
       room: null,
       to: target.id,
     });
@@ -709,6 +771,8 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     for (const session of [...this.#byId.values()]) this.end(session);
+    this.#presence.close();
+    this.#iceRefresh.close();
   }
 }
 

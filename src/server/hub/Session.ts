@@ -7,11 +7,29 @@ import type { Call } from './Call.js';
  */
 export class Outbound {
   #json: string | undefined;
-  constructor(readonly msg: ServerMessage) {}
+  /**
+   * `parts`, when given, must spell `JSON.stringify(msg)` up to key order: a large body shared by
+   * many messages between a head and a tail of their own (a large room's first page in every
+   * joiner's roomJoined). The transport then sends the shared bytes without copying them.
+   */
+  constructor(
+    readonly msg: ServerMessage,
+    readonly parts?: SharedBody,
+  ) {}
   get json(): string {
-    this.#json ??= JSON.stringify(this.msg);
+    this.#json ??= this.parts
+      ? this.parts.head + this.parts.body + this.parts.tail
+      : JSON.stringify(this.msg);
     return this.#json;
   }
+}
+
+/** JSON text built around a body that many messages share, also kept as UTF-8 bytes. */
+export interface SharedBody {
+  head: string;
+  body: string;
+  bodyBytes: Buffer;
+  tail: string;
 }
 
 /** Where a session's messages go: one per connection, supplied by the transport. */
@@ -41,8 +59,10 @@ export class Session {
   /** While a resume replays history, live chat is held here so nothing arrives out of order. */
   replayHold: Outbound[] | null = null;
   graceTimer: NodeJS.Timeout | null = null;
-  iceTimer: NodeJS.Timeout | null = null;
-  readonly #detachedBuffer: Outbound[] = [];
+  /** When the session's next ICE refresh is due (the hub's DueQueue), or null. */
+  iceDue: number | null = null;
+  /** Allocated on first use: most sessions never drop in the middle of a call. */
+  #detachedBuffer: Outbound[] | null = null;
 
   constructor(
     readonly id: string,
@@ -78,6 +98,7 @@ export class Session {
     // Detached: chat is replayed from the store and rooms/calls are re-sent on resume, but call
     // signaling exists nowhere else, so keep the latest of it for the few seconds of a reconnect.
     if (this.state === 'detached' && (out.msg.type === 'signal' || out.msg.type === 'callMedia')) {
+      this.#detachedBuffer ??= [];
       this.#detachedBuffer.push(out);
       if (this.#detachedBuffer.length > DETACHED_BUFFER_MAX) this.#detachedBuffer.shift();
     }
@@ -85,6 +106,8 @@ export class Session {
 
   /** Takes the signaling buffered while detached. */
   drainDetachedBuffer(): Outbound[] {
-    return this.#detachedBuffer.splice(0);
+    const buffered = this.#detachedBuffer ?? [];
+    this.#detachedBuffer = null;
+    return buffered;
   }
 }

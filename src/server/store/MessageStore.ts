@@ -1,3 +1,5 @@
+import type { ImageRef } from '../../protocol/protocol.js';
+
 /**
  * Durable chat history. The hub appends every message here before it acknowledges it, so an
  * acknowledged message survives a crash of the process. SQLite is the default implementation;
@@ -13,15 +15,20 @@ export interface NewMessage {
    * restart and re-sends what was not acknowledged.
    */
   clientId: string;
+  /** May be empty when `image` is set. */
   text: string;
+  /** The shared image the message carries (POST /api/images); absent or null for text only. */
+  image?: ImageRef | null;
   /** Exactly one of room and to is set. */
   room: string | null;
   to: string | null;
 }
 
-export interface StoredMessage extends NewMessage {
+export interface StoredMessage extends Omit<NewMessage, 'image'> {
   id: number;
   ts: number;
+  /** Present only on messages that carry an image. */
+  image?: ImageRef;
 }
 
 export interface AppendResult {

@@ -31,6 +31,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_dm ON messages (dm_key, id) WHERE dm_key IS NOT NULL;
    CREATE INDEX messages_recipient ON messages (recipient, id) WHERE recipient IS NOT NULL;
    CREATE INDEX messages_sender_dm ON messages (sender_id, id) WHERE recipient IS NOT NULL;`,
+  // 2: messages may carry a shared image (its id under IMAGES_DIR, and its size in pixels).
+  `ALTER TABLE messages
+     ADD COLUMN image_id     TEXT,
+     ADD COLUMN image_width  INTEGER,
+     ADD COLUMN image_height INTEGER;`,
 ];
 
 /**
@@ -74,10 +79,16 @@ interface Row {
   text: string;
   room: string | null;
   recipient: string | null;
+  image_id: string | null;
+  image_width: number | null;
+  image_height: number | null;
 }
 
 function toMessage(row: Row): StoredMessage {
   return {
+    ...(row.image_id !== null
+      ? { image: { id: row.image_id, width: row.image_width ?? 0, height: row.image_height ?? 0 } }
+      : {}),
     id: Number(row.id),
     ts: Number(row.ts),
     senderId: unescapeText(row.sender_id),
@@ -315,12 +326,16 @@ export class PostgresStore implements MessageStore {
       });
     const inserted = await this.#query<Row>(
       `INSERT INTO messages
-         (ts, sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key)
-       SELECT $1::bigint, sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key
+         (ts, sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key,
+          image_id, image_width, image_height)
+       SELECT $1::bigint, sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key,
+              image_id, image_width, image_height
        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
-                   $6::text[], $7::text[], $8::text[], $9::text[])
+                   $6::text[], $7::text[], $8::text[], $9::text[],
+                   $10::text[], $11::int[], $12::int[])
             WITH ORDINALITY
-            AS t (sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key, n)
+            AS t (sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key,
+                  image_id, image_width, image_height, n)
        ORDER BY n
        ON CONFLICT (sender_key, client_id) DO NOTHING
        RETURNING *`,
@@ -334,6 +349,10 @@ export class PostgresStore implements MessageStore {
         column((m) => m.room),
         column((m) => m.to),
         column((m) => (m.to === null ? null : dmKey(m.senderId, m.to))),
+        // Image ids are server-minted base64url: nothing to escape.
+        firsts.map((m) => m.image?.id ?? null),
+        firsts.map((m) => m.image?.width ?? null),
+        firsts.map((m) => m.image?.height ?? null),
       ],
     );
     const fresh = new Map(inserted.map((row) => [dedupKey(row.sender_key, row.client_id), row]));

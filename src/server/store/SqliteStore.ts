@@ -35,6 +35,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_dm ON messages (dm_key, id) WHERE dm_key IS NOT NULL;
    CREATE INDEX messages_recipient ON messages (recipient, id) WHERE recipient IS NOT NULL;
    CREATE INDEX messages_sender_dm ON messages (sender_id, id) WHERE recipient IS NOT NULL;`,
+  // 2: messages may carry a shared image (its id under IMAGES_DIR, and its size in pixels).
+  `ALTER TABLE messages ADD COLUMN image_id TEXT;
+   ALTER TABLE messages ADD COLUMN image_width INTEGER;
+   ALTER TABLE messages ADD COLUMN image_height INTEGER;`,
 ];
 
 interface Row {
@@ -46,10 +50,16 @@ interface Row {
   text: string;
   room: string | null;
   recipient: string | null;
+  image_id: string | null;
+  image_width: number | null;
+  image_height: number | null;
 }
 
 function toMessage(row: Row): StoredMessage {
   return {
+    ...(row.image_id !== null
+      ? { image: { id: row.image_id, width: row.image_width ?? 0, height: row.image_height ?? 0 } }
+      : {}),
     id: row.id,
     ts: row.ts,
     senderId: row.sender_id,
@@ -105,8 +115,10 @@ export class SqliteStore implements MessageStore {
     this.#db.pragma('busy_timeout = 5000');
     this.#migrate();
     this.#insert = this.#db.prepare(
-      `INSERT INTO messages (ts, sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key)
-       VALUES (@ts, @senderId, @senderName, @senderKey, @clientId, @text, @room, @to, @dmKey)
+      `INSERT INTO messages (ts, sender_id, sender_name, sender_key, client_id, text, room, recipient, dm_key,
+                             image_id, image_width, image_height)
+       VALUES (@ts, @senderId, @senderName, @senderKey, @clientId, @text, @room, @to, @dmKey,
+               @imageId, @imageWidth, @imageHeight)
        ON CONFLICT (sender_key, client_id) DO NOTHING`,
     );
     this.#findDuplicate = this.#db.prepare(
@@ -135,8 +147,12 @@ export class SqliteStore implements MessageStore {
   }
 
   #appendOne(message: NewMessage): AppendResult {
+    const { image, ...rest } = message;
     const info = this.#insert.run({
-      ...message,
+      ...rest,
+      imageId: image?.id ?? null,
+      imageWidth: image?.width ?? null,
+      imageHeight: image?.height ?? null,
       ts: this.#now(),
       senderKey: senderKey(message.senderName),
       dmKey: message.to === null ? null : dmKey(message.senderId, message.to),

@@ -36,21 +36,34 @@ export class FrameIntake {
   readonly #opts: IntakeOptions;
   readonly #limiter: RateLimiter;
   #busy: Promise<void> | null = null;
-  /** Frames waiting behind #busy, with when they arrived. */
-  #queue: { text: string; arrivedAt: number }[] = [];
+  /** Frames waiting behind #busy, with when they arrived; allocated when first needed. */
+  #queue: { text: string; arrivedAt: number }[] | null = null;
   #lastRateError = 0;
+
+  /**
+   * The socket's intake, for the one message listener all sockets share: with ten thousand
+   * connections a closure per socket is memory for nothing.
+   */
+  static readonly #bySocket = new WeakMap<WebSocket, FrameIntake>();
+
+  /** The handler of the socket's intake: lets a protocol share its other listeners the same way. */
+  static handlerOf(ws: WebSocket): FrameHandler | undefined {
+    const intake = FrameIntake.#bySocket.get(ws);
+    return intake ? intake.#handler : undefined;
+  }
+
+  static #onSocketMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    const intake = FrameIntake.#bySocket.get(this);
+    if (intake) intake.#onMessage(data, isBinary);
+  }
 
   constructor(ws: WebSocket, handler: FrameHandler, options: IntakeOptions) {
     this.#ws = ws;
     this.#handler = handler;
     this.#opts = options;
     this.#limiter = new RateLimiter(options.rateLimit, options.rateBurst);
-    ws.on('message', (data, isBinary) => {
-      this.#onMessage(data, isBinary);
-    });
-    ws.on('close', () => {
-      this.#queue = [];
-    });
+    FrameIntake.#bySocket.set(ws, this);
+    ws.on('message', FrameIntake.#onSocketMessage);
   }
 
   #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -79,6 +92,7 @@ export class FrameIntake {
     }
     const text = rawToString(data);
     if (this.#busy) {
+      this.#queue ??= [];
       this.#queue.push({ text, arrivedAt });
       return;
     }
@@ -100,9 +114,12 @@ export class FrameIntake {
   }
 
   #drain(): void {
-    while (!this.#busy && this.#queue.length > 0) {
+    // Once the socket has closed, what it left queued is dropped, not handled.
+    if (this.#ws.readyState === this.#ws.CLOSED) this.#queue = null;
+    while (!this.#busy && this.#queue && this.#queue.length > 0) {
       const next = this.#queue.shift()!;
       this.#process(next.text, next.arrivedAt);
     }
+    if (this.#queue?.length === 0) this.#queue = null;
   }
 }

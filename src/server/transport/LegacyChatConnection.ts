@@ -74,9 +74,19 @@ export class LegacyChatConnection extends LegacyConnection {
   protected readonly badJsonError = new UserError(ErrorCode.badJson, 'frame is not a JSON object');
   protected readonly notSignedInMessage = 'send username first';
 
-  constructor(ws: WebSocket, hub: Hub, options: LegacyConnectionOptions, id: number) {
+  readonly #imageUrl: (id: string) => string;
+
+  constructor(
+    ws: WebSocket,
+    hub: Hub,
+    options: LegacyConnectionOptions,
+    id: number,
+    /** Where this client can fetch a shared image (its host may differ from the server's). */
+    imageUrl: (id: string) => string = (imageId) => `/api/images/${imageId}`,
+  ) {
     super(ws, hub, options);
     this.id = id;
+    this.#imageUrl = imageUrl;
     this.#send({ type: 'id', id });
   }
 
@@ -154,7 +164,7 @@ export class LegacyChatConnection extends LegacyConnection {
     }
     // The hub acknowledges rather than echoes; these clients show their own lines only from the
     // echo, so send it (for a direct message too, though the original server did not).
-    this.#send(messageFrame(stored.senderName, stored.text, stored.ts, toName));
+    this.#send(messageFrame(stored.senderName, this.#textOf(stored), stored.ts, toName));
   }
 
   protected override deliverOther(out: Outbound): void {
@@ -162,10 +172,15 @@ export class LegacyChatConnection extends LegacyConnection {
     if (msg.type !== 'message') return;
     const m: ChatMessage = msg.message;
     if ('to' in m) {
-      this.#send(messageFrame(m.from.name, m.text, m.ts, this.session?.name));
+      this.#send(messageFrame(m.from.name, this.#textOf(m), m.ts, this.session?.name));
       return;
     }
     if (m.room !== LOBBY) return;
+    if (m.image) {
+      // The photo's address depends on how this client reached the server: no shared copy.
+      this.#send(messageFrame(m.from.name, this.#textOf(m), m.ts, undefined));
+      return;
+    }
     // The same lobby message goes to every chat-protocol client: escape and serialize it once.
     let json = translatedLobbyMessages.get(out);
     if (json === undefined) {
@@ -173,6 +188,13 @@ export class LegacyChatConnection extends LegacyConnection {
       translatedLobbyMessages.set(out, json);
     }
     this.sendRaw(json);
+  }
+
+  /** These clients show text only: a photo becomes "[photo] <url>" after the message's words. */
+  #textOf(m: { text: string; image?: { id: string } | undefined }): string {
+    if (!m.image) return m.text;
+    const photo = `[photo] ${this.#imageUrl(m.image.id)}`;
+    return m.text.trim() === '' ? photo : `${m.text} ${photo}`;
   }
 
   protected sendDescription(peerName: string, description: SessionDescriptionInit): void {

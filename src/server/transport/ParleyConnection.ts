@@ -39,17 +39,31 @@ export class ParleyConnection implements SessionSink, FrameHandler {
   readonly #opts: ConnectionOptions;
   #session: Session | null = null;
 
+  /**
+   * Listeners shared by every socket (ws calls them with the socket as `this`), which find their
+   * connection through the socket's FrameIntake: no closures per connection.
+   */
+  static #onSocketClose(this: WebSocket): void {
+    const connection = FrameIntake.handlerOf(this);
+    if (connection instanceof ParleyConnection && connection.#session) {
+      connection.#hub.detach(connection.#session, connection);
+    }
+  }
+
+  static #onSocketError(this: WebSocket, error: Error): void {
+    const connection = FrameIntake.handlerOf(this);
+    if (connection instanceof ParleyConnection) {
+      connection.#opts.logger.debug({ err: error }, 'parley socket error');
+    }
+  }
+
   constructor(ws: WebSocket, hub: Hub, options: ConnectionOptions) {
     this.#ws = ws;
     this.#hub = hub;
     this.#opts = options;
     new FrameIntake(ws, this, options);
-    ws.on('close', () => {
-      if (this.#session) this.#hub.detach(this.#session, this);
-    });
-    ws.on('error', (error) => {
-      this.#opts.logger.debug({ err: error }, 'parley socket error');
-    });
+    ws.on('close', ParleyConnection.#onSocketClose);
+    ws.on('error', ParleyConnection.#onSocketError);
   }
 
   get session(): Session | null {

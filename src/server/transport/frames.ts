@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { Outbound } from '../hub/Session.js';
+import type { Outbound, SharedBody } from '../hub/Session.js';
 
 /**
  * Frame once, send many. `ws.send(text)` measures, encodes and frames the text again for every
@@ -78,11 +78,47 @@ export function canWriteFrame(ws: WebSocket): boolean {
   );
 }
 
+/**
+ * The frame of an Outbound with a shared body, as the bytes before and after that body: the body
+ * itself (kilobytes, the same for thousands of recipients) is written as is, never copied.
+ */
+export function framePartsOf(out: Outbound & { parts: SharedBody }): [Buffer, Buffer] {
+  const { head, bodyBytes, tail } = out.parts;
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const length = headBytes + bodyBytes.length + Buffer.byteLength(tail, 'utf8');
+  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const before = Buffer.allocUnsafe(headerLength + headBytes);
+  before[0] = 0x81;
+  if (length < 126) {
+    before[1] = length;
+  } else if (length < 65536) {
+    before[1] = 126;
+    before.writeUInt16BE(length, 2);
+  } else {
+    before[1] = 127;
+    before.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    before.writeUInt32BE(length >>> 0, 6);
+  }
+  before.write(head, headerLength, 'utf8');
+  return [before, Buffer.from(tail, 'utf8')];
+}
+
 /** Sends `out` to `ws` unless the socket is closing; never throws. */
 export function sendOutbound(ws: WebSocket, out: Outbound): void {
   if (ws.readyState !== ws.OPEN) return;
   if (canWriteFrame(ws)) {
-    (ws as unknown as WsInternals)._socket!.write(frameOf(out));
+    const socket = (ws as unknown as WsInternals)._socket!;
+    if (out.parts) {
+      const [before, after] = framePartsOf(out as Outbound & { parts: SharedBody });
+      // One synchronous run of writes: nothing can come between them, and cork makes them one writev.
+      socket.cork();
+      socket.write(before);
+      socket.write(out.parts.bodyBytes);
+      socket.write(after);
+      socket.uncork();
+    } else {
+      socket.write(frameOf(out));
+    }
   } else {
     ws.send(out.json);
   }

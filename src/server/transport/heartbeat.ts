@@ -2,6 +2,11 @@ import type { WebSocket, WebSocketServer } from 'ws';
 
 const alive = new WeakSet<WebSocket>();
 
+/** One listener shared by every socket (ws calls it with the socket as `this`): no closure each. */
+function markAlive(this: WebSocket): void {
+  alive.add(this);
+}
+
 /**
  * Pings every client of `wss` each `intervalMs` and terminates the ones that did not answer the
  * previous ping, so a connection that died without a close frame (a phone that lost its network)
@@ -10,7 +15,7 @@ const alive = new WeakSet<WebSocket>();
 export function startHeartbeat(wss: WebSocketServer, intervalMs: number): () => void {
   wss.on('connection', (ws) => {
     alive.add(ws);
-    ws.on('pong', () => alive.add(ws));
+    ws.on('pong', markAlive);
   });
   const timer = setInterval(() => {
     for (const ws of wss.clients) {

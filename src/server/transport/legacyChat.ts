@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { LOBBY } from '../../protocol/protocol.js';
 import type { Hub, HubLogger } from '../hub/Hub.js';
@@ -10,6 +11,11 @@ export interface LegacyOptions {
   /** At most one user list per this many milliseconds goes to the chat-protocol clients. */
   userlistCoalesceMs: number;
   logger: HubLogger;
+  /**
+   * The address of a shared image for a client that connected with this Host header: these
+   * clients get a photo as the text "[photo] <url>".
+   */
+  imageUrl?: (id: string, host: string | undefined) => string;
 }
 
 /**
@@ -49,8 +55,16 @@ export function attachLegacyChat(wss: WebSocketServer, hub: Hub, options: Legacy
     timer.unref();
   });
 
-  const onConnection = (ws: WebSocket): void => {
-    const connection = new LegacyChatConnection(ws, hub, options, nextId++);
+  const onConnection = (ws: WebSocket, request?: IncomingMessage): void => {
+    const host = request?.headers.host;
+    const imageUrl = options.imageUrl;
+    const connection = new LegacyChatConnection(
+      ws,
+      hub,
+      options,
+      nextId++,
+      imageUrl ? (id) => imageUrl(id, host) : (id) => `/api/images/${id}`,
+    );
     connections.add(connection);
     ws.once('close', () => {
       connections.delete(connection);
