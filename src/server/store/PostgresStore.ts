@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { dmKey, senderKey } from './keys.js';
+import { dmKey, type MessageRow, rowToMessage, senderKey } from './keys.js';
 import type {
   AppendResult,
   Conversation,
@@ -68,36 +68,15 @@ function unescapeText(s: string): string {
 }
 /* eslint-enable no-control-regex */
 
-interface Row {
+interface Row extends MessageRow {
   /** BIGINT columns arrive as strings. */
   id: string;
   ts: string;
-  sender_id: string;
-  sender_name: string;
   sender_key: string;
-  client_id: string;
-  text: string;
-  room: string | null;
-  recipient: string | null;
-  image_id: string | null;
-  image_width: number | null;
-  image_height: number | null;
 }
 
 function toMessage(row: Row): StoredMessage {
-  return {
-    ...(row.image_id !== null
-      ? { image: { id: row.image_id, width: row.image_width ?? 0, height: row.image_height ?? 0 } }
-      : {}),
-    id: Number(row.id),
-    ts: Number(row.ts),
-    senderId: unescapeText(row.sender_id),
-    senderName: unescapeText(row.sender_name),
-    clientId: unescapeText(row.client_id),
-    text: unescapeText(row.text),
-    room: row.room === null ? null : unescapeText(row.room),
-    to: row.recipient === null ? null : unescapeText(row.recipient),
-  };
+  return rowToMessage(row, unescapeText);
 }
 
 /** The (sender key, client id) pair as stored, as one Map key. */

@@ -9,7 +9,7 @@ import type {
   NewMessage,
   StoredMessage,
 } from './MessageStore.js';
-import { dmKey, senderKey } from './keys.js';
+import { dmKey, type MessageRow, rowToMessage, senderKey } from './keys.js';
 
 export { dmKey } from './keys.js';
 
@@ -41,35 +41,12 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE messages ADD COLUMN image_height INTEGER;`,
 ];
 
-interface Row {
+interface Row extends MessageRow {
   id: number;
   ts: number;
-  sender_id: string;
-  sender_name: string;
-  client_id: string;
-  text: string;
-  room: string | null;
-  recipient: string | null;
-  image_id: string | null;
-  image_width: number | null;
-  image_height: number | null;
 }
 
-function toMessage(row: Row): StoredMessage {
-  return {
-    ...(row.image_id !== null
-      ? { image: { id: row.image_id, width: row.image_width ?? 0, height: row.image_height ?? 0 } }
-      : {}),
-    id: row.id,
-    ts: row.ts,
-    senderId: row.sender_id,
-    senderName: row.sender_name,
-    clientId: row.client_id,
-    text: row.text,
-    room: row.room,
-    to: row.recipient,
-  };
-}
+const toMessage = (row: Row): StoredMessage => rowToMessage(row);
 
 interface Pending {
   message: NewMessage;
