@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { closeAll, framesOf, pingPong } from '../helpers/integration.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { framesOf, pingPong } from '../helpers/integration.js';
+import { useParleyServer } from '../helpers/fixtures.js';
 import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
 
 const MAX_FRAME = 4096;
@@ -132,23 +133,7 @@ describe('bad frames, each on one shared connection', () => {
 });
 
 describe('bad frames', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    await c.hello(name);
-    await c.next('roomJoined', (m) => m.room === 'lobby');
-    return c;
-  };
-
-  beforeEach(async () => {
-    t = await startServer({ maxFrameBytes: MAX_FRAME });
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
+  const { t, clients, signedIn } = useParleyServer({ maxFrameBytes: MAX_FRAME });
 
   it('answers bad JSON before sign-in too', async () => {
     const c = new ParleyClient(t.url);
@@ -237,16 +222,7 @@ describe('bad frames', () => {
 });
 
 describe('flooding', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-
-  beforeEach(async () => {
-    t = await startServer({ rateLimit: 20, rateBurst: 20 });
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
+  const { t, clients } = useParleyServer({ rateLimit: 20, rateBurst: 20 });
 
   it('answers frames beyond the rate with rate_limited, then closes with 1008; others are unaffected', async () => {
     const alice = new ParleyClient(t.url);

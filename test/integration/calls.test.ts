@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { CallMedia, SignalData } from '../../src/protocol/protocol.js';
-import { changedOf, closeAll, dropAndWaitDetached, framesOf, leftOf, pingPong } from '../helpers/integration.js';
-import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
+import { changedOf, dropAndWaitDetached, framesOf, leftOf, pingPong } from '../helpers/integration.js';
+import { useParleyServer } from '../helpers/fixtures.js';
+import { ParleyClient } from '../helpers/parley.js';
 
 const GRACE_MS = 400;
 
@@ -34,19 +35,7 @@ const CALL_FRAMES = new Set([
 ]);
 
 describe('calls', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  const client = (): ParleyClient => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    return c;
-  };
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = client();
-    await c.hello(name);
-    await c.next('roomJoined', (m) => m.room === 'lobby');
-    return c;
-  };
+  const { t, client, signedIn } = useParleyServer({ graceMs: GRACE_MS, callTimeoutMs: 10_000 });
   /** Caller invites callee; both sides see the call ring. Returns the call id. */
   const ring = async (caller: ParleyClient, callee: ParleyClient, media: CallMedia = 'video') => {
     const cf = caller.mark();
@@ -79,14 +68,9 @@ describe('calls', () => {
   let carol: ParleyClient;
 
   beforeEach(async () => {
-    t = await startServer({ graceMs: GRACE_MS, callTimeoutMs: 10_000 });
     alice = await signedIn('Alice');
     bob = await signedIn('Bob');
     carol = await signedIn('Carol');
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
   });
 
   it('carries a call from invite to hang-up, relaying signals only to the peer with `from` stamped', async () => {
@@ -398,15 +382,7 @@ describe('calls', () => {
 });
 
 describe('call timeout', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  beforeEach(async () => {
-    t = await startServer({ callTimeoutMs: 300 });
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
+  const { t, clients } = useParleyServer({ callTimeoutMs: 300 });
 
   it('an unanswered call ends with timeout for both sides', async () => {
     const alice = new ParleyClient(t.url);

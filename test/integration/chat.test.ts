@@ -1,38 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/protocol/protocol.js';
-import { closeAll, framesOf, pingPong } from '../helpers/integration.js';
-import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
+import { framesOf, pingPong } from '../helpers/integration.js';
+import { useParleyServer } from '../helpers/fixtures.js';
 
 describe('chat', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    await c.hello(name);
-    await c.next('roomJoined', (m) => m.room === 'lobby');
-    return c;
-  };
-  const join = async (c: ParleyClient, room: string) => {
-    const from = c.mark();
-    c.send({ type: 'join', room });
-    await c.next('roomJoined', (m) => m.room === room, 5000, from);
-  };
-  /** Sends and waits for the ack. */
-  const say = async (c: ParleyClient, room: string, clientId: string, text: string) => {
-    const from = c.mark();
-    c.send({ type: 'chat', room, clientId, text });
-    return c.next('ack', (m) => m.clientId === clientId, 5000, from);
-  };
-
-  beforeEach(async () => {
-    // The history test sends 250 frames at once; keep the rate limiter out of its way.
-    t = await startServer({ rateLimit: 10_000, rateBurst: 10_000 });
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
+  // The history test sends 250 frames at once; keep the rate limiter out of its way.
+  const { signedIn, join, say } = useParleyServer({ rateLimit: 10_000, rateBurst: 10_000 });
 
   it('fans a room message out to every other member; the sender gets an ack instead', async () => {
     const alice = await signedIn('Alice');

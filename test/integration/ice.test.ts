@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { IceServer } from '../../src/protocol/protocol.js';
-import { closeAll, framesOf, pingPong } from '../helpers/integration.js';
-import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
+import { framesOf, pingPong } from '../helpers/integration.js';
+import { useParleyServer } from '../helpers/fixtures.js';
 
 const SECRET = 'coturn-shared-secret';
 const STUN = ['stun:stun.example.org:3478', 'stun:stun2.example.org'];
@@ -22,21 +22,10 @@ function verifyTurn(server: IceServer, userId: string, secret: string): number {
 }
 
 describe('ICE servers', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    await c.hello(name);
-    return c;
-  };
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
+  const { start, hello: signedIn } = useParleyServer({}, { startEach: false });
 
   it('welcome carries STUN and TURN with credentials minted for this user', async () => {
-    t = await startServer({
+    await start({
       stunUrls: STUN,
       turnUrls: TURN,
       turnSecret: SECRET,
@@ -74,7 +63,7 @@ describe('ICE servers', () => {
   });
 
   it('without TURN, welcome carries STUN only and nothing expires', async () => {
-    t = await startServer({ stunUrls: STUN });
+    await start({ stunUrls: STUN });
     const alice = await signedIn('Alice');
     const welcome = alice.received.find((m) => m.type === 'welcome');
     expect(welcome).toMatchObject({ iceServers: [{ urls: STUN }], iceExpiresAt: null });
@@ -84,7 +73,7 @@ describe('ICE servers', () => {
   it('sends fresh TURN credentials before the old ones expire', async () => {
     // The config validator's one-minute minimum does not apply to a Config built in code. Three
     // seconds leave room for timer jitter between the refresh and the expiry.
-    t = await startServer({
+    await start({
       stunUrls: STUN,
       turnUrls: TURN,
       turnSecret: SECRET,

@@ -8,7 +8,7 @@ import type { ChatMessage } from '../../src/protocol/protocol.js';
 import { closeAll } from '../helpers/integration.js';
 import { jpegHeader, png } from '../helpers/images.js';
 import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
-import { chatUser, type ChatClient } from './legacyClients.js';
+import { chatUser, type ChatClient } from '../helpers/legacy.js';
 
 describe('images', () => {
   let t: TestServer | null = null;

@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { signedIn, startServer, type TestServer } from '../helpers/parley.js';
+import { describe, expect, it } from 'vitest';
+import { signedIn } from '../helpers/parley.js';
 import {
   answerSdp,
   ChatClient,
@@ -9,23 +9,10 @@ import {
   type LegacyFrame,
   loginUser,
   offerSdp,
-} from './legacyClients.js';
+  useLegacyServer,
+} from '../helpers/legacy.js';
 
-let t: TestServer;
-
-beforeEach(async () => {
-  t = await startServer({ userlistCoalesceMs: 20 });
-});
-
-afterEach(async () => {
-  await t.close();
-});
-
-function userId(name: string): string {
-  const session = t.server.hub.findByName(name);
-  if (!session) throw new Error(`no user ${name}`);
-  return session.id;
-}
+const { t, restart, userId } = useLegacyServer();
 
 const sorted = (users: unknown): string[] => [...(users as string[])].sort();
 
@@ -337,8 +324,7 @@ describe('legacy chat protocol: calls', () => {
   });
 
   it('tells the legacy caller with hang-up when the call rings out', async () => {
-    await t.close();
-    t = await startServer({ userlistCoalesceMs: 20, callTimeoutMs: 150 });
+    await restart({ userlistCoalesceMs: 20, callTimeoutMs: 150 });
     const pia = await signedIn(t.url, 'Pia');
     const lea = await chatUser(t, 'Lea');
     lea.sendJson({ type: 'video-offer', name: 'Lea', target: 'Pia', sdp: offerSdp });
@@ -555,8 +541,7 @@ describe('legacy chat protocol: limits', () => {
   });
 
   it('rate-limits a flooding client and finally closes it with 1008', async () => {
-    await t.close();
-    t = await startServer({ userlistCoalesceMs: 20, rateLimit: 1, rateBurst: 5 });
+    await restart({ userlistCoalesceMs: 20, rateLimit: 1, rateBurst: 5 });
     const lea = await chatUser(t, 'Lea');
     for (let i = 0; i < 8; i++) lea.say(`m${i}`);
     expect(await lea.next('error')).toMatchObject({ code: 'rate_limited' });

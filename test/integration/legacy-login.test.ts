@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { signedIn, startServer, type TestServer } from '../helpers/parley.js';
+import { describe, expect, it } from 'vitest';
+import { signedIn } from '../helpers/parley.js';
 import {
   answerSdp,
   chatUser,
@@ -8,23 +8,10 @@ import {
   loginUrl,
   loginUser,
   offerSdp,
-} from './legacyClients.js';
+  useLegacyServer,
+} from '../helpers/legacy.js';
 
-let t: TestServer;
-
-beforeEach(async () => {
-  t = await startServer({ userlistCoalesceMs: 20 });
-});
-
-afterEach(async () => {
-  await t.close();
-});
-
-function userId(name: string): string {
-  const session = t.server.hub.findByName(name);
-  if (!session) throw new Error(`no user ${name}`);
-  return session.id;
-}
+const { t, userId } = useLegacyServer();
 
 /** Two login clients in a call, `a` calling `b`, with offer and answer exchanged as the demo does. */
 async function loginCall(a: LoginClient, aName: string, b: LoginClient, bName: string): Promise<void> {

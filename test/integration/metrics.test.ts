@@ -1,8 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SignalData } from '../../src/protocol/protocol.js';
-import { closeAll, until } from '../helpers/integration.js';
-import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
-import { chatUser, loginUser } from './legacyClients.js';
+import { until } from '../helpers/integration.js';
+import { useParleyServer } from '../helpers/fixtures.js';
+import { startServer, type TestServer } from '../helpers/parley.js';
+import { chatUser, loginUser } from '../helpers/legacy.js';
 
 /** One sample of the Prometheus text format: name, labels, value. */
 interface Sample {
@@ -49,23 +50,7 @@ const offer: SignalData = {
 };
 
 describe('/metrics', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    await c.hello(name);
-    await c.next('roomJoined', (m) => m.room === 'lobby');
-    return c;
-  };
-
-  beforeEach(async () => {
-    t = await startServer();
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
+  const { t, signedIn } = useParleyServer();
 
   it('starts at zero', async () => {
     const metric = await scrape(t);

@@ -1,6 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  closeAll,
   dropAndWaitDetached,
   framesOf,
   joinedOf,
@@ -8,29 +7,13 @@ import {
   pingPong,
   until,
 } from '../helpers/integration.js';
-import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
+import { useParleyServer } from '../helpers/fixtures.js';
+import { ParleyClient } from '../helpers/parley.js';
 
 const GRACE_MS = 400;
 
 describe('resume', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  const client = (): ParleyClient => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    return c;
-  };
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = client();
-    await c.hello(name);
-    await c.next('roomJoined', (m) => m.room === 'lobby');
-    return c;
-  };
-  const join = async (c: ParleyClient, room: string) => {
-    const from = c.mark();
-    c.send({ type: 'join', room });
-    await c.next('roomJoined', (m) => m.room === room, 5000, from);
-  };
+  const { t, client, signedIn, join } = useParleyServer({ graceMs: GRACE_MS });
   /** Sends room messages and waits for their acks; returns the acked ids in order. */
   const sayAll = async (c: ParleyClient, room: string, texts: string[]): Promise<number[]> => {
     const from = c.mark();
@@ -43,14 +26,6 @@ describe('resume', () => {
     const welcome = await c.resume(token, since);
     return { c, welcome };
   };
-
-  beforeEach(async () => {
-    t = await startServer({ graceMs: GRACE_MS });
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
 
   it('within the grace period: same user, same rooms, nobody sees the user leave', async () => {
     const alice = await signedIn('Alice');

@@ -1,30 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changedOf, closeAll, joinedOf, leftOf, pingPong } from '../helpers/integration.js';
-import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
+import { describe, expect, it } from 'vitest';
+import { changedOf, joinedOf, leftOf, pingPong } from '../helpers/integration.js';
+import { useParleyServer } from '../helpers/fixtures.js';
 
 describe('rooms and presence', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    await c.hello(name);
-    await c.next('roomJoined', (m) => m.room === 'lobby');
-    return c;
-  };
-  const join = async (c: ParleyClient, room: string) => {
-    const from = c.mark();
-    c.send({ type: 'join', room });
-    return c.next('roomJoined', () => true, 5000, from);
-  };
-
-  beforeEach(async () => {
-    t = await startServer();
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
+  const { signedIn, join } = useParleyServer();
 
   it('joins a room by its normalized name and tells the members already there', async () => {
     const alice = await signedIn('Alice');

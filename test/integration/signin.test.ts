@@ -1,28 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeAll, framesOf, joinedOf, pingPong } from '../helpers/integration.js';
-import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
+import { describe, expect, it } from 'vitest';
+import { framesOf, joinedOf, pingPong } from '../helpers/integration.js';
+import { useParleyServer } from '../helpers/fixtures.js';
 
 describe('sign-in', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
-  const client = (): ParleyClient => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    return c;
-  };
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = client();
-    await c.hello(name);
-    return c;
-  };
-
-  beforeEach(async () => {
-    t = await startServer({ graceMs: 1234 });
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
-  });
+  const { t, client, hello: signedIn } = useParleyServer({ graceMs: 1234 });
 
   it('answers hello with a complete welcome', async () => {
     const c = client();

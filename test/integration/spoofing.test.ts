@@ -1,24 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeAll, pingPong } from '../helpers/integration.js';
-import { ParleyClient, startServer, type TestServer } from '../helpers/parley.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { pingPong } from '../helpers/integration.js';
+import { useParleyServer } from '../helpers/fixtures.js';
+import { ParleyClient } from '../helpers/parley.js';
 
 /**
  * The server stamps identity: fields in a frame that claim to say who sent it (or what id a
  * message has) are ignored, and the receiver always sees the sending connection's real user.
  */
 describe('spoofing', () => {
-  let t: TestServer;
-  const clients: ParleyClient[] = [];
+  const { t, clients, signedIn } = useParleyServer();
   let mallory: ParleyClient;
   let bob: ParleyClient;
   let carol: ParleyClient;
-  const signedIn = async (name: string): Promise<ParleyClient> => {
-    const c = new ParleyClient(t.url);
-    clients.push(c);
-    await c.hello(name);
-    await c.next('roomJoined', (m) => m.room === 'lobby');
-    return c;
-  };
   /** What a forger puts in every frame: someone else's identity and a made-up message id. */
   const forged = () => ({
     from: { id: bob.user!.id, name: 'Bob' },
@@ -32,14 +25,9 @@ describe('spoofing', () => {
   const real = () => ({ id: mallory.user!.id, name: 'Mallory' });
 
   beforeEach(async () => {
-    t = await startServer();
     mallory = await signedIn('Mallory');
     bob = await signedIn('Bob');
     carol = await signedIn('Carol');
-  });
-  afterEach(async () => {
-    closeAll(clients);
-    await t.close();
   });
 
   it('hello cannot choose the user id', async () => {

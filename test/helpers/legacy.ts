@@ -2,7 +2,9 @@
  * Clients for the two legacy wire protocols, for the legacy-*.test.ts files: real `ws` sockets on
  * the legacy ports of a test server, speaking as the original tutorial clients do.
  */
-import { RawClient, type TestServer } from '../helpers/parley.js';
+import type { Config } from '../../src/server/config.js';
+import { useParleyServer } from './fixtures.js';
+import { RawClient, type TestServer } from './parley.js';
 
 /** Any JSON frame a legacy client receives. */
 export interface LegacyFrame {
@@ -87,3 +89,29 @@ export const iceCandidate = {
   sdpMLineIndex: 0,
   usernameFragment: 'abcd',
 } as const;
+
+export interface LegacyServerFixture {
+  /** The current test's server (a live handle, see useParleyServer). */
+  readonly t: TestServer;
+  /** Closes the test's server and starts a new one with exactly these overrides. */
+  restart: (overrides?: Partial<Config>) => Promise<TestServer>;
+  /** The id of the signed-in user called `name`, whatever protocol it came in by. */
+  userId: (name: string) => string;
+}
+
+/**
+ * A fresh server before each test of the file (or describe block), closed after it; user lists
+ * are coalesced for 20 ms so the legacy clients see them promptly.
+ */
+export function useLegacyServer(): LegacyServerFixture {
+  const { t, restart } = useParleyServer({ userlistCoalesceMs: 20 });
+  return {
+    t,
+    restart,
+    userId(name) {
+      const session = t.server.hub.findByName(name);
+      if (!session) throw new Error(`no user ${name}`);
+      return session.id;
+    },
+  };
+}
