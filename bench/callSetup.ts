@@ -15,6 +15,7 @@ import { createServer, type Server } from 'node:http';
 import { loadavg, networkInterfaces } from 'node:os';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { SignalData } from '../src/protocol/protocol.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/e2e/chromium.js';
 import { type CallBench, installCallPage, type Side } from './callPage.js';
 import { freePort, median, ROOT, type RunningServer, startServer } from './lib.js';
 
@@ -95,23 +96,9 @@ function blankPageServer(): Promise<{ server: Server; url: string }> {
   });
 }
 
-/** The flags test/e2e/harness.ts launches Chromium with. */
+/** Chromium as the browser tests launch it (test/e2e/chromium.ts). */
 function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] });
 }
 
 function sample(caller: Side, callee: Side, t0: number): CallSample {

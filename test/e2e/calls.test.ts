@@ -1,70 +1,11 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Config } from '../../src/server/config.js';
-import {
-  type App,
-  Client,
-  ConsoleWatch,
-  expectMediaFlowing,
-  launchBrowser,
-  type OpenOptions,
-  startApp,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { expectMediaFlowing, startCall, useBrowserAndServer } from './harness.js';
 
-let browser: Browser;
-let app: App | null = null;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser.close();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await app?.close();
-  app = null;
-});
-
-async function setup(config: Partial<Config> = {}): Promise<void> {
-  app = await startApp(config);
-  watch = new ConsoleWatch();
-}
-
-async function user(name: string, opts: OpenOptions = {}): Promise<Client> {
-  if (!app) throw new Error('no app');
-  const c = await Client.open(browser, app, name, watch, opts);
-  clients.push(c);
-  await c.signIn();
-  return c;
-}
-
-async function pair(
-  optsA: OpenOptions = {},
-  optsB: OpenOptions = {},
-): Promise<[Client, Client]> {
-  const a = await user('alice', optsA);
-  const b = await user('bob', optsB);
-  await a.waitForMember('bob');
-  await b.waitForMember('alice');
-  return [a, b];
-}
-
-/** alice video-calls bob and bob accepts with video. */
-async function connectedCall(a: Client, b: Client, media: 'audio' | 'video' = 'video'): Promise<void> {
-  await a.call('bob', media);
-  await b.waitForCallState('incoming');
-  await b.page.getByTestId(media === 'video' ? 'accept-video' : 'accept-audio').click();
-  await a.waitForCallState('active');
-  await b.waitForCallState('active');
-}
+const e2e = useBrowserAndServer();
 
 describe('calls in the browser', () => {
   it('a video call carries audio and video both ways; the callee hangs up', async () => {
-    await setup();
-    const [a, b] = await pair();
+    const [a, b] = await e2e.pair();
     await a.call('bob', 'video');
     await b.waitForCallState('incoming');
     await expect(b.callStatus().textContent()).resolves.toContain('alice is calling (video)');
@@ -91,13 +32,12 @@ describe('calls in the browser', () => {
     await a.waitForCallState('ended');
     await expect(a.callStatus().textContent()).resolves.toContain('Call ended');
     await expect.poll(() => a.member('bob').textContent()).toContain('online');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('on a phone: incoming call, voice answer, caller hangs up', async () => {
-    await setup();
     const phone = { viewport: { width: 360, height: 640 } };
-    const [a, b] = await pair(phone, phone);
+    const [a, b] = await e2e.pair(phone, phone);
     await a.page.getByRole('button', { name: 'Rooms and people' }).click();
     await a.call('bob', 'video');
     await b.waitForCallState('incoming');
@@ -112,12 +52,11 @@ describe('calls in the browser', () => {
     await b.screenshot('active-call-phone');
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('decline, cancel while ringing, and busy', async () => {
-    await setup();
-    const [a, b] = await pair();
+    const [a, b] = await e2e.pair();
     // Decline.
     await a.call('bob', 'video');
     await b.waitForCallState('incoming');
@@ -134,45 +73,40 @@ describe('calls in the browser', () => {
     await expect(b.callStatus().textContent()).resolves.toContain('cancelled');
     await a.page.getByTestId('dismiss-call').click();
     // Busy: carol calls alice while alice and bob are in a call.
-    await connectedCall(a, b);
-    const c = await user('carol');
+    await startCall(a, b);
+    const c = await e2e.user('carol');
     await c.waitForMember('alice');
     await c.call('alice', 'video');
     await c.waitForCallState('ended');
     await expect(c.callStatus().textContent()).resolves.toContain('Busy');
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('an unanswered call times out as "no answer"', async () => {
-    await setup({ callTimeoutMs: 2000 });
-    const [a, b] = await pair();
+    await e2e.startApp({ callTimeoutMs: 2000 });
+    const [a, b] = await e2e.pair();
     await a.call('bob', 'audio');
     await b.waitForCallState('incoming');
     await a.waitForCallState('ended', 10_000);
     await expect(a.callStatus().textContent()).resolves.toContain('No answer');
     await b.waitForCallState('ended');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('the peer closing its tab ends the call', async () => {
-    await setup({ graceMs: 60_000 });
-    const [a, b] = await pair();
-    await connectedCall(a, b);
+    await e2e.startApp({ graceMs: 60_000 });
+    const [a, b] = await e2e.pair();
+    await startCall(a, b);
     await b.page.close();
     await a.waitForCallState('ended', 15_000);
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('camera denied: the call goes on as voice and says why', async () => {
-    await setup();
-    const [a, b] = await pair({}, { failVideo: 'NotAllowedError' });
-    await a.call('bob', 'video');
-    await b.waitForCallState('incoming');
-    await b.page.getByTestId('accept-video').click();
-    await a.waitForCallState('active');
-    await b.waitForCallState('active');
+    const [a, b] = await e2e.pair({}, { failVideo: 'NotAllowedError' });
+    await startCall(a, b);
     const problem = b.page.getByTestId('media-problem');
     await expect(problem.getAttribute('data-code')).resolves.toBe('NotAllowedError');
     await expect(problem.textContent()).resolves.toContain('Permission to use the camera was denied');
@@ -180,6 +114,6 @@ describe('calls in the browser', () => {
     await expectMediaFlowing(b, ['audio']);
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 });

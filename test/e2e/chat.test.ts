@@ -1,39 +1,14 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type App, Client, ConsoleWatch, launchBrowser, startApp } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { useBrowserAndServer } from './harness.js';
 
-let browser: Browser;
-let app: App;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
-
-async function open(name: string, opts: Parameters<typeof Client.open>[4] = {}): Promise<Client> {
-  const c = await Client.open(browser, app, name, watch, opts);
-  clients.push(c);
-  return c;
-}
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser.close();
-});
-beforeEach(async () => {
-  app = await startApp();
-  watch = new ConsoleWatch();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  await app.close();
-});
+const e2e = useBrowserAndServer({ appEach: {} });
 
 describe('chat in the browser', () => {
   it('two users sign in, see each other and chat both ways', async () => {
-    const alice = await open('alice');
+    const alice = await e2e.open('alice');
     await alice.screenshot('sign-in-desktop');
     await alice.signIn();
-    const bob = await open('bob');
+    const bob = await e2e.open('bob');
     await bob.signIn();
     await alice.waitForMember('bob');
     await bob.waitForMember('alice');
@@ -45,16 +20,16 @@ describe('chat in the browser', () => {
     // Own messages end up acknowledged.
     await expect.poll(() => alice.page.locator('[data-testid="message"][data-status="sent"]').count()).toBe(2);
     await alice.screenshot('room-chat-desktop');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('three users chat in a room opened by URL, with history and unread counts', async () => {
-    const a = await open('ann');
+    const a = await e2e.open('ann');
     await a.signIn();
     await a.send('before the others came');
-    const b = await open('ben', { path: '/r/dev' });
+    const b = await e2e.open('ben', { path: '/r/dev' });
     await b.signIn();
-    const c = await open('cat', { path: '/r/dev' });
+    const c = await e2e.open('cat', { path: '/r/dev' });
     await c.signIn();
     await expect(b.page.getByTestId('chat-title').textContent()).resolves.toBe('#dev');
     await b.waitForMember('cat');
@@ -76,13 +51,13 @@ describe('chat in the browser', () => {
     await c.send('just for you');
     await b.page.getByTestId('dms').getByRole('button', { name: /cat/ }).click();
     await expect.poll(() => b.texts()).toContain('just for you');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('shows hostile text as inert text', async () => {
-    const alice = await open('alice');
+    const alice = await e2e.open('alice');
     await alice.signIn();
-    const bob = await open('bob');
+    const bob = await e2e.open('bob');
     await bob.signIn();
     await bob.waitForMember('alice');
     let dialogs = 0;
@@ -118,13 +93,13 @@ describe('chat in the browser', () => {
       await expect.poll(() => c.page.getByText('<script>alert(1)</script>').isVisible()).toBe(true);
     }
     expect(dialogs).toBe(0);
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('a taken name shows the suggestion; the name is remembered', async () => {
-    const a = await open('dana');
+    const a = await e2e.open('dana');
     await a.signIn();
-    const b = await open('dana2');
+    const b = await e2e.open('dana2');
     await b.page.getByLabel('Your name').fill('dana');
     await b.page.getByRole('button', { name: 'Sign in' }).click();
     await b.page.getByTestId('use-suggestion').waitFor();
@@ -132,39 +107,39 @@ describe('chat in the browser', () => {
     await b.page.getByTestId('me').getByText('dana2').waitFor();
     const remembered = await b.page.evaluate(() => localStorage.getItem('parley.name'));
     expect(remembered).toBe('dana2');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('a dropped connection resumes the same session and replays what was missed', async () => {
-    const alice = await open('alice');
+    const alice = await e2e.open('alice');
     await alice.signIn();
-    const bob = await open('bob');
+    const bob = await e2e.open('bob');
     await bob.signIn();
     await alice.waitForMember('bob');
-    const session = app.server.hub.findByName('alice');
+    const session = e2e.app.server.hub.findByName('alice');
     const firstId = session?.id;
     // Drop alice's socket from the server side (as a network cut would); her session waits.
     session?.sink?.close(1011, 'test drop');
     await bob.send('while alice was away');
     await expect.poll(() => alice.texts(), { timeout: 15_000 }).toContain('while alice was away');
     await alice.page.getByTestId('connection').getByText('Connected').waitFor();
-    expect(app.server.hub.findByName('alice')?.id).toBe(firstId);
+    expect(e2e.app.server.hub.findByName('alice')?.id).toBe(firstId);
     await expect(alice.page.getByTestId('me').textContent()).resolves.toBe('alice');
     await alice.send('back again');
     await expect.poll(() => bob.texts()).toContain('back again');
     expect((await bob.texts()).filter((t) => t === 'back again')).toHaveLength(1);
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('loads older messages when scrolling up', async () => {
-    const alice = await open('alice');
+    const alice = await e2e.open('alice');
     await alice.signIn();
     await alice.page.evaluate(() => {
       const hook = (window as unknown as { __parleyTest: { app: { chat: { send(t: string): void } } } }).__parleyTest;
       for (let i = 1; i <= 70; i++) hook.app.chat.send(`old ${i}`);
     });
     await expect.poll(() => alice.page.locator('[data-testid="message"][data-status="sent"]').count()).toBe(70);
-    const bob = await open('bob');
+    const bob = await e2e.open('bob');
     await bob.signIn();
     await expect.poll(() => bob.texts()).toContain('old 70');
     expect(await bob.texts()).not.toContain('old 1');
@@ -174,11 +149,11 @@ describe('chat in the browser', () => {
     await expect.poll(() => bob.texts()).toContain('old 1');
     await expect(bob.page.getByText('Beginning of the conversation').isVisible()).resolves.toBe(true);
     expect(await bob.texts()).toHaveLength(70);
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('works at 360x640 by keyboard alone', async () => {
-    const a = await open('kim', { viewport: { width: 360, height: 640 } });
+    const a = await e2e.open('kim', { viewport: { width: 360, height: 640 } });
     await a.screenshot('sign-in-phone');
     await a.page.keyboard.type('kim');
     await a.page.keyboard.press('Enter');
@@ -193,6 +168,6 @@ describe('chat in the browser', () => {
     );
     expect(overflow).toBe(false);
     await a.screenshot('room-chat-phone');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 });

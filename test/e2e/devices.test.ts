@@ -1,47 +1,11 @@
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type App, Client, ConsoleWatch, expectMediaFlowing, launchBrowser, startApp } from './harness.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { expectMediaFlowing, startCall, useBrowserAndServer } from './harness.js';
 
-let browser: Browser;
-let app: App | null = null;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
-
-beforeAll(async () => {
-  // Three fake cameras (the fake layer always has three microphones and three speakers). Chromium's
-  // fake_device_1 emulates a depth camera (16-bit Y16 frames) that WebRTC cannot encode, even in a
-  // fresh call, so the tests switch to fake_device_2 (MJPEG, like most USB webcams).
-  browser = await launchBrowser({ fakeDevices: 'device-count=3' });
-});
-afterAll(async () => {
-  await browser.close();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await app?.close();
-  app = null;
-});
-
-async function pair(): Promise<[Client, Client]> {
-  app = await startApp();
-  watch = new ConsoleWatch();
-  const a = await Client.open(browser, app, 'alice', watch);
-  const b = await Client.open(browser, app, 'bob', watch);
-  clients.push(a, b);
-  await a.signIn();
-  await b.signIn();
-  await a.waitForMember('bob');
-  return [a, b];
-}
-
-async function videoCall(a: Client, b: Client): Promise<void> {
-  await a.call('bob', 'video');
-  await b.waitForCallState('incoming');
-  await b.page.getByTestId('accept-video').click();
-  await a.waitForCallState('active');
-  await b.waitForCallState('active');
-  await expectMediaFlowing(b);
-}
+// Three fake cameras (the fake layer always has three microphones and three speakers). Chromium's
+// fake_device_1 emulates a depth camera (16-bit Y16 frames) that WebRTC cannot encode, even in a
+// fresh call, so the tests switch to fake_device_2 (MJPEG, like most USB webcams).
+const e2e = useBrowserAndServer({ fakeDevices: 'device-count=3' });
 
 interface Hook {
   __parleyTest: {
@@ -93,8 +57,8 @@ async function pickOther(page: Page, testId: string, label?: string): Promise<st
 
 describe('device choice', () => {
   it('switches camera and microphone mid-call without renegotiating; frames keep arriving', async () => {
-    const [a, b] = await pair();
-    await videoCall(a, b);
+    const [a, b] = await e2e.pair();
+    await startCall(a, b, { flowing: 'callee' });
     const before = { a: await descriptions(a.page), b: await descriptions(b.page) };
     expect(before.a + before.b).toBeGreaterThanOrEqual(2); // at least an offer and an answer
     const firstCamera = await sending(a.page, 'video');
@@ -136,16 +100,16 @@ describe('device choice', () => {
     await a.page.reload();
     await a.page.locator('[data-testid="connection"][data-state="open"]').waitFor();
     await a.waitForMember('bob');
-    await videoCall(a, b);
+    await startCall(a, b, { flowing: 'callee' });
     await expect.poll(() => sending(a.page, 'video')).toBe(camera);
     await expect.poll(() => sending(a.page, 'audio')).toBe(mic);
     await expect(a.page.getByTestId('device-fallback').count()).resolves.toBe(0);
     await a.page.getByTestId('hangup').click();
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('a remembered camera that is gone falls back to another and says so; no speaker picker without setSinkId', async () => {
-    const [a, b] = await pair();
+    const [a, b] = await e2e.pair();
     // As in browsers that cannot choose the audio output.
     await a.context.addInitScript(() => {
       delete (HTMLMediaElement.prototype as { setSinkId?: unknown }).setSinkId;
@@ -156,7 +120,7 @@ describe('device choice', () => {
     await a.page.reload();
     await a.page.locator('[data-testid="connection"][data-state="open"]').waitFor();
     await a.waitForMember('bob');
-    await videoCall(a, b);
+    await startCall(a, b, { flowing: 'callee' });
     await expect.poll(() => sending(a.page, 'video')).toBeTruthy();
     await a.page.getByTestId('device-fallback').waitFor();
     await expect(a.page.getByTestId('device-fallback').textContent()).resolves.toContain('not connected');
@@ -169,6 +133,6 @@ describe('device choice', () => {
     await expectMediaFlowing(b, ['video']);
     await expect(a.page.getByTestId('device-fallback').count()).resolves.toBe(0);
     await a.page.getByTestId('hangup').click();
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 });

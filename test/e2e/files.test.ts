@@ -2,53 +2,31 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type App, Client, ConsoleWatch, launchBrowser, startApp } from './harness.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Client, startCall, useBrowserAndServer } from './harness.js';
 
 const MB = 1000 * 1000;
-let browser: Browser;
-let app: App | null = null;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
+const e2e = useBrowserAndServer();
 let dir: string;
 /** 100 MB of random bytes (incompressible, no repeating pattern that could hide a misplaced chunk). */
 let big: string;
 let bigSha: string;
 
-beforeAll(async () => {
-  browser = await launchBrowser();
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'parley-files-'));
   big = join(dir, 'big.bin');
   const data = randomBytes(100 * MB);
   writeFileSync(big, data);
   bigSha = createHash('sha256').update(data).digest('hex');
 });
-afterAll(async () => {
-  await browser.close();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await app?.close();
-  app = null;
 });
 
 /** alice and bob in a voice call (no video to encode: the CPU goes to the transfer). */
 async function inCall(): Promise<[Client, Client]> {
-  app = await startApp();
-  watch = new ConsoleWatch();
-  const a = await Client.open(browser, app, 'alice', watch);
-  const b = await Client.open(browser, app, 'bob', watch);
-  clients.push(a, b);
-  await a.signIn();
-  await b.signIn();
-  await a.waitForMember('bob');
-  await a.call('bob', 'audio');
-  await b.waitForCallState('incoming');
-  await b.page.getByTestId('accept-audio').click();
-  await a.waitForCallState('active');
-  await b.waitForCallState('active');
+  const [a, b] = await e2e.pair();
+  await startCall(a, b, { media: 'audio' });
   return [a, b];
 }
 
@@ -107,7 +85,7 @@ describe('file transfer', () => {
     await expect(b.page.getByTestId('save-file').count()).resolves.toBe(1);
     await b.page.getByTestId('dismiss-call').click();
     await expect(b.page.getByTestId('save-file').count()).resolves.toBe(0);
-    watch.assertClean();
+    e2e.watch.assertClean();
   }, 150_000);
 
   it('declined, cancelled by either side, and connection lost each say so', async () => {
@@ -150,6 +128,6 @@ describe('file transfer', () => {
     await b.waitForCallState('ended');
     await expect.poll(() => transfer(b).textContent()).toContain('“big.bin” did not finish: the connection was lost.');
     await expect(transfer(b).getAttribute('data-failure')).resolves.toBe('connection');
-    watch.assertClean();
+    e2e.watch.assertClean();
   }, 90_000);
 });

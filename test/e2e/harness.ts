@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { buildServer, type ParleyServer } from '../../src/server/app.js';
 import { type Config, defaults } from '../../src/server/config.js';
+import { CHROMIUM_PATH, chromiumArgs } from './chromium.js';
 
 export const WEB_ROOT = resolve('dist/client');
 export const SCREENSHOTS = resolve('docs/screenshots');
@@ -19,21 +20,7 @@ export const SCREENSHOTS = resolve('docs/screenshots');
  * "device-count=2" for two cameras (it always has three microphones and three speakers).
  */
 export async function launchBrowser(opts: { fakeDevices?: string } = {}): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      opts.fakeDevices ? `--use-fake-device-for-media-stream=${opts.fakeDevices}` : '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: chromiumArgs(opts.fakeDevices) });
 }
 
 export interface App {
@@ -246,4 +233,121 @@ export async function expectMediaFlowing(client: Client, kinds: ('audio' | 'vide
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+export interface UseOptions {
+  /** Chromium's fake device options (see launchBrowser). */
+  fakeDevices?: string;
+  /** Start a server before each test, with these overrides ({} for the defaults). */
+  appEach?: Partial<Config>;
+  /** Check the console after each test, once its pages and server are closed. */
+  assertCleanAfterEach?: boolean;
+}
+
+/** One file's browser, and each test's server, console watch and pages (see useBrowserAndServer). */
+export interface E2E {
+  readonly browser: Browser;
+  /** This test's server; throws if none was started. */
+  readonly app: App;
+  /** This test's console watch (a new one for each test). */
+  readonly watch: ConsoleWatch;
+  /** Starts this test's server (closed after the test). */
+  startApp(overrides?: Partial<Config>): Promise<App>;
+  /** Opens a page on this test's server, starting one with the defaults if there is none yet. */
+  open(name: string, opts?: OpenOptions): Promise<Client>;
+  /** Opens a page and signs in as `name`. */
+  user(name: string, opts?: OpenOptions): Promise<Client>;
+  /** alice and bob signed in on two pages, each in the other's member list. */
+  pair(optsA?: OpenOptions, optsB?: OpenOptions): Promise<[Client, Client]>;
+}
+
+/**
+ * Registers the usual hooks of a browser-test file: Chromium launched once for the file; for each
+ * test a new console watch, a server (in beforeEach with `appEach`, else when the test first needs
+ * one), and its pages, all closed after the test.
+ */
+export function useBrowserAndServer(opts: UseOptions = {}): E2E {
+  let browser: Browser | null = null;
+  let app: App | null = null;
+  let watch: ConsoleWatch | null = null;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    browser = await launchBrowser({ fakeDevices: opts.fakeDevices });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    watch = new ConsoleWatch();
+    if (opts.appEach) app = await startApp(opts.appEach);
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close().catch(() => undefined);
+    await app?.close();
+    app = null;
+    if (opts.assertCleanAfterEach) watch?.assertClean();
+  });
+
+  const e2e: E2E = {
+    get browser() {
+      if (!browser) throw new Error('no browser');
+      return browser;
+    },
+    get app() {
+      if (!app) throw new Error('no app');
+      return app;
+    },
+    get watch() {
+      if (!watch) throw new Error('no console watch');
+      return watch;
+    },
+    async startApp(overrides = {}) {
+      if (app) throw new Error('this test already has a server');
+      app = await startApp(overrides);
+      return app;
+    },
+    async open(name, openOpts = {}) {
+      app ??= await startApp();
+      const c = await Client.open(e2e.browser, app, name, e2e.watch, openOpts);
+      clients.push(c);
+      return c;
+    },
+    async user(name, openOpts = {}) {
+      const c = await e2e.open(name, openOpts);
+      await c.signIn();
+      return c;
+    },
+    async pair(optsA = {}, optsB = {}) {
+      const a = await e2e.open('alice', optsA);
+      const b = await e2e.open('bob', optsB);
+      await a.signIn();
+      await b.signIn();
+      await a.waitForMember('bob');
+      await b.waitForMember('alice');
+      return [a, b];
+    },
+  };
+  return e2e;
+}
+
+export interface CallOptions {
+  /** The call's kind; the callee accepts with the same. Video unless given. */
+  media?: 'audio' | 'video';
+  /** Whose inbound media (audio, and video for a video call) to wait for once active. */
+  flowing?: 'caller' | 'callee' | 'both' | 'none';
+}
+
+/** The caller calls the callee, who accepts; resolves once both are active (and media flows). */
+export async function startCall(caller: Client, callee: Client, opts: CallOptions = {}): Promise<void> {
+  const media = opts.media ?? 'video';
+  const flowing = opts.flowing ?? 'none';
+  await caller.call(callee.name, media);
+  await callee.waitForCallState('incoming');
+  await callee.page.getByTestId(media === 'video' ? 'accept-video' : 'accept-audio').click();
+  await caller.waitForCallState('active');
+  await callee.waitForCallState('active');
+  const kinds: ('audio' | 'video')[] = media === 'video' ? ['audio', 'video'] : ['audio'];
+  if (flowing === 'caller' || flowing === 'both') await expectMediaFlowing(caller, kinds);
+  if (flowing === 'callee' || flowing === 'both') await expectMediaFlowing(callee, kinds);
 }

@@ -1,35 +1,19 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { type App, Client, ConsoleWatch, launchBrowser, startApp } from './harness.js';
+import { useBrowserAndServer } from './harness.js';
 
-let browser: Browser;
-let app: App;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
+// Large above 5 members, so a room of 131 gets the count and the first page of 100.
+const e2e = useBrowserAndServer({ appEach: { roomFullPresenceMax: 5 } });
 const sockets: WebSocket[] = [];
 
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser.close();
-});
-beforeEach(async () => {
-  // Large above 5 members, so a room of 131 gets the count and the first page of 100.
-  app = await startApp({ roomFullPresenceMax: 5 });
-  watch = new ConsoleWatch();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
+afterEach(() => {
   for (const ws of sockets.splice(0)) ws.terminate();
-  await app.close();
 });
 
 /** Signs a protocol-level user in (no browser), resolved once it is in the lobby. */
 function bot(name: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${app.url.replace('http', 'ws')}/ws`);
+    const ws = new WebSocket(`${e2e.app.url.replace('http', 'ws')}/ws`);
     sockets.push(ws);
     ws.on('open', () => {
       ws.send(JSON.stringify({ type: 'hello', versions: [1], name }));
@@ -46,8 +30,7 @@ describe('a large room in the browser', () => {
     for (let i = 0; i < 130; i += 10) {
       await Promise.all(Array.from({ length: 10 }, (_, j) => bot(`p${String(i + j).padStart(3, '0')}`)));
     }
-    const zed = await Client.open(browser, app, 'zed', watch);
-    clients.push(zed);
+    const zed = await e2e.open('zed');
     await zed.signIn();
 
     const members = zed.page.getByTestId('member');
@@ -72,6 +55,6 @@ describe('a large room in the browser', () => {
     await expect.poll(() => people.textContent()).toContain('(131)');
     // Any listed member can be called or messaged: the buttons are there as in a small room.
     expect(await zed.member('p129').getByTestId('call-audio').count()).toBe(1);
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 });

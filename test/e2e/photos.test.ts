@@ -3,37 +3,15 @@
  * other member sees the image (decoded, naturalWidth > 0), and it is in the room's history after
  * a reload.
  */
-import type { Browser, Locator } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Locator } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { en } from '../../src/client/i18n/en.js';
-import { type App, Client, ConsoleWatch, launchBrowser, startApp } from './harness.js';
+import { type Client, useBrowserAndServer } from './harness.js';
 
-let browser: Browser;
-let app: App;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
+const e2e = useBrowserAndServer({ appEach: {}, assertCleanAfterEach: true });
 
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser.close();
-});
-beforeEach(async () => {
-  watch = new ConsoleWatch();
-  app = await startApp();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await app.close();
-  watch.assertClean();
-});
-
-async function open(name: string, path: string): Promise<Client> {
-  const c = await Client.open(browser, app, name, watch, { path });
-  clients.push(c);
-  await c.signIn();
-  return c;
+function open(name: string, path: string): Promise<Client> {
+  return e2e.user(name, { path });
 }
 
 /** Waits until the image has loaded and decoded, and returns its natural size. */
@@ -94,7 +72,7 @@ describe('photos', () => {
     await expect(img.getAttribute('alt')).resolves.toBe('Photo from alice');
     const src = (await img.getAttribute('src'))!;
     expect(src).toMatch(/^\/api\/images\/[A-Za-z0-9_-]{22}$/);
-    const served = await bob.page.request.get(app.url + src);
+    const served = await bob.page.request.get(e2e.app.url + src);
     expect(served.headers()['content-type']).toBe('image/jpeg');
     expect(served.headers()['x-content-type-options']).toBe('nosniff');
     await expect(bob.page.getByTestId('message-text').count()).resolves.toBe(0);
@@ -118,8 +96,7 @@ describe('photos', () => {
     await expect(carol.page.evaluate(() => document.querySelectorAll('video').length)).resolves.toBe(0);
     await expect(carol.page.getByTestId('message-image').count()).resolves.toBe(0);
 
-    const dave = await Client.open(browser, app, 'dave', watch, { path: '/r/snaps', failVideo: 'NotAllowedError' });
-    clients.push(dave);
+    const dave = await e2e.open('dave', { path: '/r/snaps', failVideo: 'NotAllowedError' });
     await dave.signIn();
     await dave.page.getByTestId('photo-button').click();
     await expect(dave.page.getByTestId('photo-problem').textContent()).resolves.toBe(en['media.denied.camera']);

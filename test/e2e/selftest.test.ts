@@ -5,39 +5,19 @@
  * - with a real coturn (credentials from GET /api/ice) the relay-only loopback passes too.
  */
 import { randomBytes } from 'node:crypto';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
 import { en } from '../../src/client/i18n/en.js';
 import { ru } from '../../src/client/i18n/ru.js';
 import { startTurnserver, type Turn, turnserverOrSkip } from './coturn.js';
-import { type App, Client, ConsoleWatch, launchBrowser, startApp } from './harness.js';
+import { useBrowserAndServer } from './harness.js';
 
 const TURNSERVER = turnserverOrSkip('selftest.test', 'the self-test relay check did not run');
 
-let browser: Browser;
-let app: App | null = null;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser.close();
-});
-beforeEach(() => {
-  watch = new ConsoleWatch();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await app?.close();
-  app = null;
-  watch.assertClean();
-});
+const e2e = useBrowserAndServer({ assertCleanAfterEach: true });
 
 async function openSelfTest(opts: { locale?: string } = {}): Promise<Page> {
-  const c = await Client.open(browser, app!, 'selftest', watch, { path: '/selftest', ...opts });
-  clients.push(c);
+  const c = await e2e.open('selftest', { path: '/selftest', ...opts });
   await c.page.locator('[data-testid="selftest"][data-state="done"]').waitFor({ timeout: 40_000 });
   return c.page;
 }
@@ -57,10 +37,9 @@ async function checks(page: Page): Promise<Record<string, { state: string; resul
 
 describe('connectivity self-test', () => {
   it('without STUN or TURN: host candidates and the direct path work; it says plainly that there is no relay', async () => {
-    app = await startApp({ stunUrls: [], turnUrls: [], turnSecret: null });
+    await e2e.startApp({ stunUrls: [], turnUrls: [], turnSecret: null });
     // Reached from the app: the sign-in page links to it.
-    const c = await Client.open(browser, app, 'linker', watch);
-    clients.push(c);
+    const c = await e2e.open('linker');
     await c.page.getByTestId('selftest-link').click();
     await c.page.waitForURL(/\/selftest$/);
     await c.page.locator('[data-testid="selftest"][data-state="done"]').waitFor({ timeout: 40_000 });
@@ -90,7 +69,7 @@ describe('connectivity self-test', () => {
   }, 90_000);
 
   it('speaks the reader’s language (Russian)', async () => {
-    app = await startApp();
+    await e2e.startApp();
     const page = await openSelfTest({ locale: 'ru-RU' });
     await expect(page.getByTestId('verdict').textContent()).resolves.toContain(ru['selftest.verdict.noTurn']);
     await expect(page.title()).resolves.toContain(ru['selftest.title']);
@@ -107,7 +86,7 @@ describe('connectivity self-test', () => {
     it('gathers a relay candidate and the relay-only loopback passes', async () => {
       const secret = randomBytes(24).toString('base64url');
       turn = await startTurnserver(TURNSERVER!, { secret });
-      app = await startApp({
+      await e2e.startApp({
         turnUrls: [`turn:127.0.0.1:${turn.port}?transport=udp`],
         turnSecret: secret,
       });
@@ -128,12 +107,12 @@ describe('connectivity self-test', () => {
 
     it('says the relay failed when the TURN server refuses the credentials', async () => {
       turn = await startTurnserver(TURNSERVER!, { secret: randomBytes(24).toString('base64url') });
-      app = await startApp({
+      await e2e.startApp({
         turnUrls: [`turn:127.0.0.1:${turn.port}?transport=udp`],
         turnSecret: 'not-the-secret-coturn-knows',
       });
       // Chromium logs the refused allocation as a console error; that is what this test provokes.
-      watch.allow.push(/401|TURN|turn/);
+      e2e.watch.allow.push(/401|TURN|turn/);
       const page = await openSelfTest();
       const result = await checks(page);
       expect(result.relay).toEqual({ state: 'missing', result: en['selftest.refused'] });

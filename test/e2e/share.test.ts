@@ -1,6 +1,6 @@
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type App, Client, ConsoleWatch, expectMediaFlowing, launchBrowser, startApp } from './harness.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { expectMediaFlowing, startCall, useBrowserAndServer } from './harness.js';
 
 /*
  * Screen sharing. Chromium's fake device layer (--use-fake-device-for-media-stream) also fakes a
@@ -11,43 +11,7 @@ import { type App, Client, ConsoleWatch, expectMediaFlowing, launchBrowser, star
  * screen 16:9, so the peer's video changing shape shows which one it receives.
  */
 
-let browser: Browser;
-let app: App | null = null;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser.close();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await app?.close();
-  app = null;
-});
-
-async function pair(): Promise<[Client, Client]> {
-  app = await startApp();
-  watch = new ConsoleWatch();
-  const a = await Client.open(browser, app, 'alice', watch);
-  const b = await Client.open(browser, app, 'bob', watch);
-  clients.push(a, b);
-  await a.signIn();
-  await b.signIn();
-  await a.waitForMember('bob');
-  return [a, b];
-}
-
-async function call(a: Client, b: Client, media: 'audio' | 'video'): Promise<void> {
-  await a.call('bob', media);
-  await b.waitForCallState('incoming');
-  await b.page.getByTestId(media === 'video' ? 'accept-video' : 'accept-audio').click();
-  await a.waitForCallState('active');
-  await b.waitForCallState('active');
-  await expectMediaFlowing(b, media === 'video' ? ['audio', 'video'] : ['audio']);
-}
+const e2e = useBrowserAndServer();
 
 interface Hook {
   __parleyTest: { pc: () => RTCPeerConnection | null; descriptionsSent: () => number };
@@ -103,8 +67,8 @@ const SCREEN = 0.56; // 1280×720
 
 describe('screen sharing', () => {
   it('replaces the camera with the screen and back, without renegotiating; the peer is told', async () => {
-    const [a, b] = await pair();
-    await call(a, b, 'video');
+    const [a, b] = await e2e.pair();
+    await startCall(a, b, { media: 'video', flowing: 'callee' });
     await expectShape(b.page, CAMERA);
     const before = { a: await descriptions(a.page), b: await descriptions(b.page) };
 
@@ -141,12 +105,12 @@ describe('screen sharing', () => {
     await expect(descriptions(b.page)).resolves.toBe(before.b);
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('in a voice call the screen adds a video sender once; the peer shows it, then hides it', async () => {
-    const [a, b] = await pair();
-    await call(a, b, 'audio');
+    const [a, b] = await e2e.pair();
+    await startCall(a, b, { media: 'audio', flowing: 'callee' });
     await expect.poll(() => sendingVideo(a.page)).toBe('none');
     expect((await remoteVideo(b.page)).visible).toBe(false);
     const start = await descriptions(a.page);
@@ -174,6 +138,6 @@ describe('screen sharing', () => {
     await expect(descriptions(b.page)).resolves.toBe(afterFirst.b);
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 });

@@ -1,42 +1,14 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ru } from '../../src/client/i18n/ru.js';
-import { type App, Client, ConsoleWatch, expectMediaFlowing, launchBrowser, type OpenOptions, startApp } from './harness.js';
+import { type Client, type OpenOptions, startCall, useBrowserAndServer } from './harness.js';
 import { englishFragments, leaks, pageWords } from './leaks.js';
 
-let browser: Browser;
-let app: App | null = null;
-let watch: ConsoleWatch;
-const clients: Client[] = [];
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser.close();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await app?.close();
-  app = null;
-});
+const e2e = useBrowserAndServer();
 
 async function videoCall(opts: OpenOptions = {}): Promise<[Client, Client]> {
-  app = await startApp();
-  watch = new ConsoleWatch();
-  const a = await Client.open(browser, app, 'alice', watch, opts);
-  const b = await Client.open(browser, app, 'bob', watch, opts);
-  clients.push(a, b);
-  await a.signIn();
-  await b.signIn();
-  await a.waitForMember('bob');
+  const [a, b] = await e2e.pair(opts, opts);
   if (opts.viewport && opts.viewport.width < 700) await a.page.locator('.menu-toggle').click();
-  await a.call('bob', 'video');
-  await b.waitForCallState('incoming');
-  await b.page.getByTestId('accept-video').click();
-  await a.waitForCallState('active');
-  await b.waitForCallState('active');
-  await expectMediaFlowing(a);
+  await startCall(a, b, { flowing: 'caller' });
   return [a, b];
 }
 
@@ -70,7 +42,7 @@ describe('call stats panel', () => {
     await toggle.press('Enter');
     await panel.getByTestId('stats-path').waitFor();
     await a.page.getByTestId('hangup').click();
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('fits a phone screen, with the device pickers open too, and is reachable by keyboard', async () => {
@@ -92,7 +64,7 @@ describe('call stats panel', () => {
     await b.page.getByTestId('hangup').scrollIntoViewIfNeeded();
     await expect(b.page.getByTestId('hangup').isVisible()).resolves.toBe(true);
     await b.screenshot('call-stats-phone');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 
   it('in Russian, the call with stats and device pickers open shows no English', async () => {
@@ -104,6 +76,6 @@ describe('call stats panel', () => {
     await expect(a.page.getByTestId('stats-path').textContent()).resolves.toContain(ru['stats.direct']);
     expect(leaks(await pageWords(a.page), englishFragments(ru))).toEqual([]);
     await a.screenshot('call-stats-ru');
-    watch.assertClean();
+    e2e.watch.assertClean();
   });
 });
