@@ -167,6 +167,18 @@ async function main(): Promise<void> {
         met: p.offered === 20_000 ? p.p99Ms <= 5 : undefined,
         note: `p50: parley ${p.p50Ms.toFixed(2)}, bare ${b?.p50Ms.toFixed(2) ?? '-'}, peerjs ${j?.p50Ms.toFixed(2) ?? '-'} (table shows p99)`,
       });
+      if (sat) {
+        rows.push({
+          scenario: `2 relay ${label}`,
+          metric: 'server CPU per frame',
+          unit: 'µs',
+          parley: p.cpuUsPerFrame,
+          bare: b?.cpuUsPerFrame,
+          peerjs: j?.cpuUsPerFrame,
+          ratio: b ? b.cpuUsPerFrame / p.cpuUsPerFrame : undefined,
+          note: 'user+system time of the server process over the phase and its drain (/proc/<pid>/stat), per frame delivered',
+        });
+      }
     });
   }
 

@@ -186,6 +186,8 @@ export interface RelayPhase {
   p50Ms: number;
   p99Ms: number;
   lost: number;
+  /** Server CPU time (user + system) per frame relayed in the phase, in µs (/proc/<pid>/stat). */
+  cpuUsPerFrame: number;
 }
 
 /** ~1.1 KB of SDP-like text, the size of a typical offer with two media sections. */
@@ -313,6 +315,7 @@ export async function relay(
     latency = new Latency();
     delivered = 0;
     let sent = 0;
+    const cpu0 = server.cpuMs();
     const t0 = performance.now();
     let tEnd: number;
     if (rate === 'saturation') {
@@ -352,6 +355,7 @@ export async function relay(
       // Counted as lost below.
     }
     onDelivered = null;
+    const cpuMs = server.cpuMs() - cpu0;
     phases.push({
       offered: rate,
       sent,
@@ -360,6 +364,7 @@ export async function relay(
       p50Ms: latency.quantile(0.5),
       p99Ms: latency.quantile(0.99),
       lost: sent - delivered,
+      cpuUsPerFrame: (cpuMs * 1000) / Math.max(1, delivered),
     });
     await sleep(300);
   }

@@ -164,7 +164,23 @@ export class SqliteStore implements MessageStore {
     try {
       results = this.#commitBatch(batch);
     } catch (error) {
-      for (const p of batch) p.reject(error);
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One bad message must not take the rest of its batch down with it: the transaction was
+      // rolled back, so store each again on its own, in the same order; only what fails again
+      // is refused.
+      for (const p of batch) {
+        let result: AppendResult;
+        try {
+          result = this.#commitBatch([p])[0]!;
+        } catch (e) {
+          p.reject(e);
+          continue;
+        }
+        p.resolve(result);
+      }
       return;
     }
     batch.forEach((p, i) => {

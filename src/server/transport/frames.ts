@@ -50,11 +50,50 @@ export function textFrame(text: string): Buffer {
   return frame;
 }
 
+/**
+ * The signal being relayed right now and the JSON text of its `data` as the sender wrote it
+ * (verbatim.ts), set by the connection around the synchronous relay and cleared after it.
+ */
+let relayed: { data: object; json: string } | null = null;
+
+/**
+ * Runs `relay` (which delivers at once) with `json` standing for `data` in any signal it frames.
+ * Anything framed later, e.g. buffered for a peer that is reconnecting, is serialized as usual.
+ */
+export function withVerbatimData<T>(data: object, json: string, relay: () => T): T {
+  relayed = { data, json };
+  try {
+    return relay();
+  } finally {
+    relayed = null;
+  }
+}
+
+/**
+ * A signal message with exactly the fields Hub.signal writes, in its order, so that the text built
+ * in jsonOf equals JSON.stringify of it. A message with any other field is serialized as usual.
+ */
+function isPlainSignal(msg: object): boolean {
+  const keys = Object.keys(msg);
+  return keys.length === 4 && keys[0] === 'type' && keys[1] === 'callId' && keys[2] === 'from' && keys[3] === 'data';
+}
+
+/** The JSON text of `out`: its signal data spliced in as received when there is such text. */
+function jsonOf(out: Outbound): string {
+  const msg = out.msg;
+  if (relayed !== null && msg.type === 'signal' && msg.data === relayed.data && !out.parts && isPlainSignal(msg)) {
+    return `{"type":"signal","callId":${JSON.stringify(msg.callId)},"from":${JSON.stringify(msg.from)},"data":${relayed.json}}`;
+  }
+  return out.json;
+}
+
 /** The complete frame for `out`, built on first use and shared by every recipient. */
 export function frameOf(out: Outbound): Buffer {
+  // A signal goes to one peer: caching its frame would only cost a WeakMap entry.
+  if (out.msg.type === 'signal') return textFrame(jsonOf(out));
   let frame = frames.get(out);
   if (frame === undefined) {
-    frame = textFrame(out.json);
+    frame = textFrame(jsonOf(out));
     frames.set(out, frame);
   }
   return frame;
@@ -103,23 +142,45 @@ export function framePartsOf(out: Outbound & { parts: SharedBody }): [Buffer, Bu
   return [before, Buffer.from(tail, 'utf8')];
 }
 
+/**
+ * Sockets corked by `coalesce` in this turn of the event loop, uncorked together once it is over.
+ * A burst of chat messages committed together reaches each member as consecutive writes to the
+ * same socket; corked, they leave as one writev (one syscall, one TCP segment when they fit)
+ * instead of one each, which also spares the receiver as many reads. Nothing waits for a timer:
+ * the sockets are uncorked on process.nextTick, when the current callback and its promise
+ * reactions have run.
+ */
+let corked: Socket[] = [];
+
+function uncorkAll(): void {
+  const sockets = corked;
+  corked = [];
+  for (const socket of sockets) socket.uncork();
+}
+
+/** Corks `socket` until the end of this turn of the event loop, unless it already is. */
+function coalesce(socket: Socket): void {
+  if (socket.writableCorked > 0) return;
+  socket.cork();
+  if (corked.push(socket) === 1) process.nextTick(uncorkAll);
+}
+
 /** Sends `out` to `ws` unless the socket is closing; never throws. */
 export function sendOutbound(ws: WebSocket, out: Outbound): void {
   if (ws.readyState !== ws.OPEN) return;
   if (canWriteFrame(ws)) {
     const socket = (ws as unknown as WsInternals)._socket!;
+    coalesce(socket);
     if (out.parts) {
       const [before, after] = framePartsOf(out as Outbound & { parts: SharedBody });
-      // One synchronous run of writes: nothing can come between them, and cork makes them one writev.
-      socket.cork();
+      // One synchronous run of writes: nothing can come between them, and the cork makes them one writev.
       socket.write(before);
       socket.write(out.parts.bodyBytes);
       socket.write(after);
-      socket.uncork();
     } else {
       socket.write(frameOf(out));
     }
   } else {
-    ws.send(out.json);
+    ws.send(jsonOf(out));
   }
 }
