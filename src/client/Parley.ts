@@ -3,6 +3,7 @@ import { LOBBY, normalizeRoom } from '../protocol/protocol.js';
 import { CallController } from './call/CallController.js';
 import { DeviceChoice } from './call/DeviceChoice.js';
 import { Ringtone } from './call/Ringtone.js';
+import { RoomCallDirectory } from './call/RoomCallDirectory.js';
 import { ChatStore, roomKey } from './chat/ChatStore.js';
 import { I18n } from './i18n/I18n.js';
 import { BackoffPolicy } from './signaling/ReconnectPolicy.js';
@@ -18,6 +19,8 @@ export class Parley {
   readonly signaling: SignalingClient;
   readonly chat: ChatStore;
   readonly calls: CallController;
+  /** Group calls in rooms: who is in which, and the one this page is in. */
+  readonly roomCalls: RoomCallDirectory;
   readonly devices: DeviceChoice;
   readonly signInProblem = signal<SignInProblem | null>(null);
   readonly online = signal(true);
@@ -45,6 +48,7 @@ export class Parley {
       media: options.mediaDevices ?? null,
     });
     this.calls = new CallController(this.signaling, new Ringtone(), this.devices);
+    this.roomCalls = new RoomCallDirectory(this.signaling, this.devices);
     this.rememberedName = options.storage.getItem(NAME_KEY) ?? '';
     this.signaling.events.on('signInFailed', (problem) => {
       this.signInProblem.value = problem;

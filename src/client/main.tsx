@@ -37,6 +37,7 @@ document.addEventListener('visibilitychange', () => {
 });
 addEventListener('pagehide', () => {
   app.calls.pageHidden();
+  app.roomCalls.pageHidden();
 });
 
 // End-to-end tests read the peer connection's stats through this hook; it exists only when a
@@ -47,6 +48,8 @@ if (localStorage.getItem('parley.test') === '1') {
       pc: () => app.calls.peerConnection,
       /** Offers and answers this page has sent in the current call. */
       descriptionsSent: () => app.calls.descriptionsSent,
+      /** The group call's connection to each other participant. */
+      groupPeers: () => app.roomCalls.active.value?.peerConnections() ?? [],
       app,
     },
   });

@@ -26,6 +26,11 @@ export const HISTORY_MAX = 100;
 /** Most members one `members` request may ask for. */
 export const MEMBER_PAGE_MAX = 200;
 export const SDP_MAX = 32_000;
+/**
+ * Most participants in one room call. Room calls are a full mesh: each participant sends its media
+ * to every other one, so uplink and encoder load grow with the count (docs/GROUP-CALLS.md).
+ */
+export const ROOM_CALL_MAX = 6;
 export const CANDIDATE_MAX = 1_000;
 
 /**
@@ -239,15 +244,35 @@ export const clientSchemas = {
   callDecline: v.object({ type: v.literal('callDecline'), callId: CallId, ref: Ref }),
   callCancel: v.object({ type: v.literal('callCancel'), callId: CallId, ref: Ref }),
   callHangup: v.object({ type: v.literal('callHangup'), callId: CallId, ref: Ref }),
-  signal: v.object({ type: v.literal('signal'), callId: CallId, data: SignalDataSchema, ref: Ref }),
-  /** The sender's microphone and camera state, shown to the peer. */
+  /** Negotiation for a call. In a room call `to` (a participant's user id) is required. */
+  signal: v.object({
+    type: v.literal('signal'),
+    callId: CallId,
+    to: v.optional(UserId),
+    data: SignalDataSchema,
+    ref: Ref,
+  }),
+  /**
+   * The sender's microphone and camera state, shown to the peer. In a room call it goes to every
+   * other participant, or only to `to` when given.
+   */
   callMedia: v.object({
     type: v.literal('callMedia'),
     callId: CallId,
+    to: v.optional(UserId),
     audio: v.boolean(),
     video: v.boolean(),
     ref: Ref,
   }),
+  /** Joins (or starts) the call of a room the sender is in; `media` is what the sender brings. */
+  roomCallJoin: v.object({
+    type: v.literal('roomCallJoin'),
+    room: Room,
+    media: CallMediaSchema,
+    ref: Ref,
+  }),
+  /** Leaves the call of that room. */
+  roomCallLeave: v.object({ type: v.literal('roomCallLeave'), room: Room, ref: Ref }),
   ping: v.object({ type: v.literal('ping'), ref: Ref }),
 } as const;
 
@@ -385,10 +410,34 @@ export type ServerMessage =
     }
   | { type: 'signal'; callId: string; from: string; data: SignalData }
   | { type: 'callMedia'; callId: string; from: string; audio: boolean; video: boolean }
+  | {
+      /**
+       * A room's call as it is now, to every member of the room whenever its participants change,
+       * and after roomJoined (join and resume) when the room has a call. `participants` is in join
+       * order; empty when the call just ended.
+       */
+      type: 'roomCall';
+      room: string;
+      callId: string;
+      participants: RoomCallParticipant[];
+      /** The roomCallJoin or roomCallLeave's ref for its sender; null for everyone else. */
+      ref: string | null;
+    }
   | { type: 'pong'; ts: number; ref: string | null }
   | { type: 'error'; code: ErrorCode; message: string; ref: string | null; suggestion?: string };
 
 export type ServerMessageType = ServerMessage['type'];
+
+/** Someone in a room call. */
+export interface RoomCallParticipant {
+  id: string;
+  name: string;
+  /** What they joined with: `video` if they brought a camera. */
+  media: CallMedia;
+  /** Their microphone and camera as last told with callMedia (at first: on, and on for video). */
+  audio: boolean;
+  video: boolean;
+}
 
 export interface CallSummary {
   callId: string;
@@ -435,8 +484,10 @@ export const ErrorCode = {
   userNotFound: 'user_not_found',
   /** The user tried to call themself. */
   callSelf: 'call_self',
-  /** The caller is already in a call. */
+  /** The caller is already in a call (1:1 or a room call). */
   alreadyInCall: 'already_in_call',
+  /** The room call already has ROOM_CALL_MAX participants. */
+  callFull: 'call_full',
   /** No such call, or the sender is not a party of it. */
   callNotFound: 'call_not_found',
   /** The call is not in a state where that message applies (e.g. ICE before accept). */

@@ -98,6 +98,7 @@ const serverTypes: ReadonlySet<ServerMessageType> = new Set<ServerMessageType>([
   'callEnded',
   'signal',
   'callMedia',
+  'roomCall',
   'pong',
   'error',
 ]);

@@ -176,6 +176,8 @@ const valid = {
       ref: 'r14',
     },
     more: [
+      // In a room call, to one participant.
+      { type: 'signal', callId: 'r1', to: 'u'.repeat(64), data: { kind: 'candidate', candidate: null } },
       {
         type: 'signal',
         callId: 'c1',
@@ -210,6 +212,17 @@ const valid = {
   callMedia: {
     minimal: { type: 'callMedia', callId: 'c1', audio: true, video: false },
     full: { type: 'callMedia', callId: 'c1', audio: false, video: true, ref: 'r15' },
+    more: [{ type: 'callMedia', callId: 'r1', to: 'u1', audio: true, video: true }],
+  },
+  roomCallJoin: {
+    minimal: { type: 'roomCallJoin', room: 'lobby', media: 'video' },
+    full: { type: 'roomCallJoin', room: ' Design ', media: 'audio', ref: 'r18' },
+    fullParsed: { type: 'roomCallJoin', room: 'design', media: 'audio', ref: 'r18' },
+  },
+  roomCallLeave: {
+    minimal: { type: 'roomCallLeave', room: 'lobby' },
+    full: { type: 'roomCallLeave', room: 'Design', ref: 'r19' },
+    fullParsed: { type: 'roomCallLeave', room: 'design', ref: 'r19' },
   },
   members: {
     minimal: { type: 'members', room: 'lobby' },
@@ -500,10 +513,22 @@ const badFrames: Record<ClientMessageType, [string, Frame][]> = {
       },
     ],
     ['data as an array', { type: 'signal', callId: 'c1', data: [] }],
+    ['to as a number', { type: 'signal', callId: 'r1', to: 7, data: { kind: 'candidate', candidate: null } }],
+    ['to empty', { type: 'signal', callId: 'r1', to: '', data: { kind: 'candidate', candidate: null } }],
   ],
   callMedia: [
     ['audio as a string', { type: 'callMedia', callId: 'c1', audio: 'yes', video: false }],
     ['video as a number', { type: 'callMedia', callId: 'c1', audio: true, video: 1 }],
+    ['to over 64 characters', { type: 'callMedia', callId: 'r1', to: long(65), audio: true, video: true }],
+  ],
+  roomCallJoin: [
+    ['no media', { type: 'roomCallJoin', room: 'lobby' }],
+    ['unknown media', { type: 'roomCallJoin', room: 'lobby', media: 'hologram' }],
+    ['a bad room', { type: 'roomCallJoin', room: 'Not A Room!', media: 'video' }],
+  ],
+  roomCallLeave: [
+    ['no room', { type: 'roomCallLeave' }],
+    ['a bad room', { type: 'roomCallLeave', room: '#lobby' }],
   ],
   members: [
     ['no room', { type: 'members' }],
@@ -627,7 +652,7 @@ describe('envelope errors', () => {
         description: { type: 'offer', sdp: SDP_LINE, evil: 1 },
         from: 'u2',
       },
-      to: 'u9',
+      relayVia: 'u9',
     });
     expect(result).toEqual({
       ok: true,

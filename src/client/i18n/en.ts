@@ -84,6 +84,7 @@ export const en = {
   'error.already_in_call': 'You are already in a call.',
   'error.call_not_found': 'That call is over.',
   'error.call_state': 'The call is not ready for that yet.',
+  'error.call_full': 'The call is full (6 people at most). Try again when someone leaves.',
   'error.not_supported': 'Their app cannot do that.',
   'error.internal': 'The server had a problem. Try again.',
 
@@ -256,6 +257,23 @@ export const en = {
   'photo.send': 'Send photo',
   'photo.cancel': 'Cancel',
   'photo.failed': 'The photo could not be taken. Try again.',
+
+  // Group calls in a room
+  'group.start': 'Start a call',
+  'group.join': { one: 'Join the call ({count} person)', other: 'Join the call ({count} people)' },
+  'group.leave': 'Leave the call',
+  'group.title': 'Call in #{room}',
+  'group.count': { one: '{count} person in the call', other: '{count} people in the call' },
+  'group.joining': 'Joining the call…',
+  'group.alone': 'Waiting for others to join…',
+  'group.you': 'You',
+  'group.muted': 'muted',
+  'group.cameraOff': 'camera off',
+  'group.connecting': 'connecting…',
+  'group.failed': 'Could not join the call: {reason}',
+  'group.memberInCall': 'in the call of this room',
+  'group.busyElsewhere': 'You are in another call. Leave it first.',
+  'group.loadFailed': 'The call could not be loaded. Check your connection and try again.',
 } as const satisfies Record<string, Message>;
 
 /** A plural message: one text per Intl.PluralRules category the language uses. */

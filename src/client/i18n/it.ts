@@ -76,6 +76,7 @@ export const it: Catalogue = {
   'error.already_in_call': 'Sei già in una chiamata.',
   'error.call_not_found': 'La chiamata è già terminata.',
   'error.call_state': 'La chiamata non è ancora pronta per questo.',
+  'error.call_full': 'La chiamata è piena (al massimo 6 persone). Riprova quando qualcuno esce.',
   'error.not_supported': 'La sua app non lo consente.',
   'error.internal': 'Il server ha avuto un problema. Riprova.',
 
@@ -239,4 +240,20 @@ export const it: Catalogue = {
   'photo.send': 'Invia la foto',
   'photo.cancel': 'Annulla',
   'photo.failed': 'Non è stato possibile scattare la foto. Riprova.',
+
+  'group.start': 'Avvia una chiamata',
+  'group.join': { one: 'Partecipa alla chiamata ({count} persona)', other: 'Partecipa alla chiamata ({count} persone)' },
+  'group.leave': 'Esci dalla chiamata',
+  'group.title': 'Chiamata in #{room}',
+  'group.count': { one: '{count} persona nella chiamata', other: '{count} persone nella chiamata' },
+  'group.joining': 'Ingresso nella chiamata…',
+  'group.alone': 'In attesa che entrino gli altri…',
+  'group.you': 'Tu',
+  'group.muted': 'microfono spento',
+  'group.cameraOff': 'videocamera spenta',
+  'group.connecting': 'connessione…',
+  'group.failed': 'Impossibile partecipare alla chiamata: {reason}',
+  'group.memberInCall': 'nella chiamata di questa stanza',
+  'group.busyElsewhere': 'Sei in un’altra chiamata. Prima esci da quella.',
+  'group.loadFailed': 'Impossibile caricare la chiamata. Controlla la connessione e riprova.',
 };

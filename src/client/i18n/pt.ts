@@ -76,6 +76,7 @@ export const pt: Catalogue = {
   'error.already_in_call': 'Você já está em uma chamada.',
   'error.call_not_found': 'Essa chamada já terminou.',
   'error.call_state': 'A chamada ainda não está pronta para isso.',
+  'error.call_full': 'A chamada está cheia (no máximo 6 pessoas). Tente de novo quando alguém sair.',
   'error.not_supported': 'O app dessa pessoa não permite isso.',
   'error.internal': 'O servidor teve um problema. Tente de novo.',
 
@@ -239,4 +240,20 @@ export const pt: Catalogue = {
   'photo.send': 'Enviar foto',
   'photo.cancel': 'Cancelar',
   'photo.failed': 'Não foi possível tirar a foto. Tente de novo.',
+
+  'group.start': 'Iniciar uma chamada',
+  'group.join': { one: 'Entrar na chamada ({count} pessoa)', other: 'Entrar na chamada ({count} pessoas)' },
+  'group.leave': 'Sair da chamada',
+  'group.title': 'Chamada em #{room}',
+  'group.count': { one: '{count} pessoa na chamada', other: '{count} pessoas na chamada' },
+  'group.joining': 'Entrando na chamada…',
+  'group.alone': 'Esperando os outros entrarem…',
+  'group.you': 'Você',
+  'group.muted': 'microfone desligado',
+  'group.cameraOff': 'câmera desligada',
+  'group.connecting': 'conectando…',
+  'group.failed': 'Não foi possível entrar na chamada: {reason}',
+  'group.memberInCall': 'na chamada desta sala',
+  'group.busyElsewhere': 'Você está em outra chamada. Saia dela primeiro.',
+  'group.loadFailed': 'Não foi possível carregar a chamada. Verifique sua conexão e tente de novo.',
 };

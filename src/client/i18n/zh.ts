@@ -73,6 +73,7 @@ export const zh: Catalogue = {
   'error.already_in_call': '你已在通话中。',
   'error.call_not_found': '该通话已结束。',
   'error.call_state': '通话尚未准备好进行此操作。',
+  'error.call_full': '通话人数已满（最多 6 人）。请等有人离开后再试。',
   'error.not_supported': '对方的应用不支持此操作。',
   'error.internal': '服务器出现问题，请重试。',
 
@@ -227,4 +228,20 @@ export const zh: Catalogue = {
   'photo.send': '发送照片',
   'photo.cancel': '取消',
   'photo.failed': '无法拍摄照片，请重试。',
+
+  'group.start': '发起通话',
+  'group.join': { other: '加入通话（{count} 人）' },
+  'group.leave': '离开通话',
+  'group.title': '#{room} 中的通话',
+  'group.count': { other: '通话中有 {count} 人' },
+  'group.joining': '正在加入通话…',
+  'group.alone': '正在等待其他人加入…',
+  'group.you': '你',
+  'group.muted': '已静音',
+  'group.cameraOff': '摄像头已关闭',
+  'group.connecting': '正在连接…',
+  'group.failed': '无法加入通话：{reason}',
+  'group.memberInCall': '在本房间的通话中',
+  'group.busyElsewhere': '你正在另一个通话中，请先离开。',
+  'group.loadFailed': '无法加载通话。请检查网络连接后重试。',
 };

@@ -3,6 +3,7 @@ import type { JSX } from 'preact';
 import type { Parley } from '../Parley.js';
 import { CallPanel } from './CallPanel.js';
 import { ChatView } from './ChatView.js';
+import { GroupCallSlot } from './RoomCall.js';
 import { Sidebar } from './Sidebar.js';
 import { SignIn } from './SignIn.js';
 import { StatusBar } from './StatusBar.js';
@@ -44,6 +45,7 @@ export function App({ app }: { app: Parley }): JSX.Element {
       />
       <ChatView app={app} />
       <CallPanel app={app} />
+      <GroupCallSlot app={app} />
     </div>
   );
 }

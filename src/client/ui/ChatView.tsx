@@ -4,6 +4,7 @@ import { useLayoutEffect, useRef } from 'preact/hooks';
 import { LOBBY, TEXT_MAX } from '../../protocol/protocol.js';
 import type { ChatItem, Conversation } from '../chat/ChatStore.js';
 import type { Parley } from '../Parley.js';
+import { RoomCallButton } from './RoomCall.js';
 import { RichText } from './text.js';
 import { serverErrorText } from './words.js';
 
@@ -70,6 +71,7 @@ export function ChatView({ app }: { app: Parley }): JSX.Element {
         <h2 id="chat-title" data-testid="chat-title">
           {title}
         </h2>
+        {conv.kind === 'room' ? <RoomCallButton app={app} room={conv.target} /> : null}
         {conv.kind === 'room' && conv.target !== LOBBY ? (
           <button type="button" class="link" onClick={() => { chat.leave(conv.target); }}>
             {t('chat.leave')}

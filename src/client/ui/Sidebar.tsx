@@ -16,6 +16,7 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
   const activeConv = convs[active];
   const roomName = activeConv?.kind === 'room' ? activeConv.target : null;
   const members = roomName ? (chat.members.value[roomName] ?? []) : [];
+  const roomCall = roomName ? app.roomCalls.calls.value[roomName] : undefined;
   // A large room lists only the pages loaded so far; the count is the whole room.
   const roomInfo = roomName ? chat.roomInfo.value[roomName] : undefined;
   const count = roomInfo?.count ?? members.length;
@@ -141,6 +142,7 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
                 key={m.id}
                 member={m}
                 self={m.id === self?.id}
+                inRoomCall={roomCall?.participants.some((p) => p.id === m.id) ?? false}
                 app={app}
                 onNavigate={onNavigate}
               />
@@ -169,12 +171,14 @@ export function Sidebar({ app, onNavigate }: { app: Parley; onNavigate: () => vo
 function MemberRow(props: {
   member: Member;
   self: boolean;
+  /** In the call of the room whose list this is. */
+  inRoomCall: boolean;
   app: Parley;
   onNavigate: () => void;
 }): JSX.Element {
   const { member, self, app } = props;
   const { t } = app.i18n;
-  const inCall = app.calls.busy;
+  const inCall = app.calls.busy || app.roomCalls.busy;
   const canChat = member.kind !== 'login';
   return (
     <li class="member" data-testid="member" data-name={member.name}>
@@ -182,6 +186,15 @@ function MemberRow(props: {
       <span class="grow">
         <span class="member-name">{member.name}</span>
         {self ? <span class="muted"> {t('member.you')}</span> : null}
+        {props.inRoomCall ? (
+          <span class="in-room-call" data-testid="in-room-call" title={t('group.memberInCall')}>
+            {' '}
+            <svg aria-hidden="true" viewBox="0 0 24 24" width="14" height="14" fill="currentColor">
+              <path d="M3 7a2 2 0 0 1 2-2h9a2 2 0 0 1 2 2v2.5l4.3-2.9A1 1 0 0 1 22 7.4v9.2a1 1 0 0 1-1.7.8L16 14.5V17a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" />
+            </svg>
+            <span class="sr-only">{t('group.memberInCall')}</span>
+          </span>
+        ) : null}
         <span class="muted presence"> {t(`presence.${member.presence}`)}</span>
       </span>
       {self ? null : (

@@ -15,6 +15,11 @@ export class Call {
   #state: CallState = 'ringing';
   timer: NodeJS.Timeout | null = null;
   endReason: CallEndReason | null = null;
+  /**
+   * The instance that runs this call when it is not this one (src/server/bus): frames about it
+   * go there, and this copy only follows what that instance publishes.
+   */
+  owner: string | null = null;
 
   constructor(
     readonly id: string,

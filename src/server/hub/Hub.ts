@@ -24,6 +24,7 @@ import { Call } from './Call.js';
 import { type HubMetrics, noMetrics } from './HubMetrics.js';
 import { DueQueue } from './DueQueue.js';
 import { Presence, type PresenceOptions } from './Presence.js';
+import { RoomCalls } from './RoomCalls.js';
 import { Outbound, Session, type SessionSink } from './Session.js';
 
 export interface IceGrant {
@@ -60,7 +61,88 @@ export interface HubOptions {
   metrics?: HubMetrics;
   /** Large-room threshold and delta windows (Presence.ts); defaults in presenceDefaults. */
   presence?: Partial<PresenceOptions>;
+  /** Other instances (src/server/bus): with it, users on every instance are one community. */
+  cluster?: HubCluster;
   now?: () => number;
+}
+
+/** A user as other instances replicate it. */
+export interface ReplicaUser {
+  id: string;
+  name: string;
+  kind: MemberKind;
+  token: string;
+  status: 'online' | 'away';
+  rooms: string[];
+  /** The room call the user is in. */
+  roomCall?: ReplicaSeat | null;
+}
+
+/** A user's seat in a room call, as other instances replicate it. */
+export interface ReplicaSeat {
+  room: string;
+  callId: string;
+  media: CallMedia;
+  audio: boolean;
+  video: boolean;
+}
+
+/** A 1:1 call as other instances replicate it; its owner (the instance that runs it) is the sender. */
+export interface ReplicaCall {
+  id: string;
+  caller: string;
+  callee: string;
+  media: CallMedia;
+  state: 'ringing' | 'active';
+}
+
+/**
+ * A change to this instance's users or calls that every other instance applies to its replica.
+ * Each instance delivers to its own connections only: a room message or a presence change is
+ * published once, never once per remote member.
+ */
+export type ReplicaEvent =
+  | { t: 'up'; user: ReplicaUser }
+  | { t: 'moved'; id: string }
+  | { t: 'down'; id: string }
+  | { t: 'join'; id: string; room: string }
+  | { t: 'leave'; id: string; room: string }
+  | { t: 'status'; id: string; status: 'online' | 'away' }
+  | { t: 'message'; message: ChatMessage }
+  | { t: 'call'; call: ReplicaCall }
+  | { t: 'callEnd'; id: string; reason: CallEndReason }
+  | { t: 'seat'; id: string; seat: ReplicaSeat }
+  | { t: 'unseat'; id: string; room: string };
+
+/** What this instance's users and calls look like, for an instance that (re)joins. */
+export interface ReplicaSnapshot {
+  users: ReplicaUser[];
+  calls: ReplicaCall[];
+}
+
+/** The hub's side of the bus: what it tells other instances and what it asks of them. */
+export interface HubCluster {
+  readonly instanceId: string;
+  /** Claims `name` for the new user `userId` across instances; false when another user has it. */
+  claimName(name: string, userId: string): Promise<boolean>;
+  /** Makes `name` this instance's user's (a user who resumed here from another instance). */
+  takeName(name: string, userId: string): void;
+  /** Frees `name` if `userId` still holds it. */
+  releaseName(name: string, userId: string): void;
+  /**
+   * The id of the call in `room`: `proposed` if no instance has one going, else theirs. Two people
+   * starting a room's call on two instances at once end up in one call.
+   */
+  roomCallId(room: string, proposed: string): Promise<string>;
+  /** The call `callId` in `room` is over (its last participant left). */
+  roomCallOver(room: string, callId: string): void;
+  /** Whether an instance is known to be running (heartbeats within the dead-after window). */
+  isAlive(instance: string): boolean;
+  publish(event: ReplicaEvent): void;
+  /** A frame for `userId`, whose connection is on `instance` (`hops`: instances it went through). */
+  deliver(instance: string, userId: string, out: Outbound, hops?: number): void;
+  /** A call frame from `userId` to the instance that runs the call. */
+  forward(instance: string, userId: string, msg: ClientMessage): void;
 }
 
 type HubEvents = {
@@ -68,6 +150,15 @@ type HubEvents = {
   roomChanged: [room: string];
   sessionEnded: [session: Session];
 };
+
+/**
+ * With other instances, how many message ids before the client's newest a resume sends again:
+ * ids are given at store time, but two instances' messages may cross on the bus.
+ */
+const REORDER_SLACK = 64;
+
+/** With other instances, how long a resume with an unknown token waits for the bus to catch up. */
+const RESUME_SETTLE_MS = 150;
 
 /** Replay on resume reads the store in pages of this size. */
 const REPLAY_PAGE = 500;
@@ -95,13 +186,18 @@ export function toChatMessage(m: StoredMessage): ChatMessage {
  * delivering ServerMessages to session sinks, and throws UserError for requests it refuses.
  */
 export class Hub {
-  readonly #opts: Required<Omit<HubOptions, 'now' | 'presence' | 'imageSize'>> & { now: () => number };
+  readonly #opts: Required<Omit<HubOptions, 'now' | 'presence' | 'imageSize' | 'cluster'>> & { now: () => number };
   readonly #imageSize: NonNullable<HubOptions['imageSize']> | null;
+  readonly #cluster: HubCluster | null;
+  /** Sessions of users whose connection is on another instance (in #byId too). */
+  #remoteCount = 0;
   readonly #byId = new Map<string, Session>();
   readonly #byName = new Map<string, Session>();
   readonly #byToken = new Map<string, Session>();
   readonly #rooms = new Map<string, Set<Session>>();
   readonly #calls = new Map<string, Call>();
+  /** Group calls in rooms (full mesh, up to ROOM_CALL_MAX). */
+  readonly #roomCalls = new RoomCalls(() => mintId('r', 9));
   readonly #presence: Presence;
   /** Every session's next ICE refresh, on one timer. */
   readonly #iceRefresh: DueQueue<Session>;
@@ -119,6 +215,7 @@ export class Hub {
   constructor(options: HubOptions) {
     this.#opts = { maxRoomsPerSession: 100, now: Date.now, metrics: noMetrics, ...options };
     this.#imageSize = options.imageSize ?? null;
+    this.#cluster = options.cluster ?? null;
     this.#presence = new Presence(options.presence ?? {}, toMember);
     this.#iceRefresh = new DueQueue(this.#opts.now, (session) => {
       this.#refreshIce(session);
@@ -156,8 +253,9 @@ export class Hub {
   // -------------------------------------------------------------------------------------------
   // Queries used by transports, metrics and tests
 
+  /** Users connected to this instance (not those replicated from others). */
   get sessionCount(): number {
-    return this.#byId.size;
+    return this.#byId.size - this.#remoteCount;
   }
 
   get roomCount(): number {
@@ -191,14 +289,15 @@ export class Hub {
   }
 
   /** A free name close to `name`: the name itself if free, else with a number appended. */
-  suggestName(name: string): string {
-    if (!this.#byName.has(name.toLowerCase())) return name;
+  suggestName(name: string, taken: ReadonlySet<string> = new Set()): string {
+    const free = (n: string) => !this.#byName.has(n.toLowerCase()) && !taken.has(n.toLowerCase());
+    if (free(name)) return name;
     for (let n = 2; ; n++) {
       const suffix = String(n);
       // Cut on a code point boundary so the suggestion is still a valid name.
       const head = name.slice(0, NAME_MAX - suffix.length).replace(/[\uD800-\uDBFF]$/, '').trimEnd();
       const candidate = head + suffix;
-      if (!this.#byName.has(candidate.toLowerCase())) return candidate;
+      if (free(candidate)) return candidate;
     }
   }
 
@@ -213,7 +312,7 @@ export class Hub {
     name: string,
     kind: MemberKind,
     sink: SessionSink,
-    options: { ref?: string | null; rename?: boolean } = {},
+    options: { ref?: string | null; rename?: boolean; id?: string } = {},
   ): Session {
     let finalName = name;
     if (this.#byName.has(name.toLowerCase())) {
@@ -223,15 +322,57 @@ export class Hub {
       }
       finalName = suggestion;
     }
-    const session = new Session(mintId('u', 9), finalName, kind, mintId('', 24), sink);
+    const session = new Session(options.id ?? mintId('u', 9), finalName, kind, mintId('', 24), sink);
     session.lastDeliveredId = this.#lastStoredId;
     this.#byId.set(session.id, session);
     this.#byName.set(finalName.toLowerCase(), session);
     this.#byToken.set(session.token, session);
+    this.#cluster?.publish({ t: 'up', user: toReplicaUser(session) });
     this.#sendWelcome(session, false, options.ref ?? null);
     this.join(session, LOBBY);
     this.#opts.logger.info({ user: session.id, kind }, 'signed in');
     return session;
+  }
+
+  /**
+   * signIn for a transport: with other instances, the name is first claimed across all of them
+   * (a taken name is refused with a suggestion, or with `rename` the next free one is taken).
+   * If the connection closed meanwhile (`gone`), the new session ends at once.
+   */
+  async enter(
+    name: string,
+    kind: MemberKind,
+    sink: SessionSink,
+    options: { ref?: string | null; rename?: boolean; gone?: () => boolean } = {},
+  ): Promise<Session> {
+    const cluster = this.#cluster;
+    if (!cluster) return this.signIn(name, kind, sink, options);
+    const id = mintId('u', 9);
+    const tried = new Set<string>();
+    let candidate = this.#byName.has(name.toLowerCase()) && options.rename ? this.suggestName(name) : name;
+    for (;;) {
+      const free = !this.#byName.has(candidate.toLowerCase()) && (await this.#claim(cluster, candidate, id));
+      if (free && !this.#byName.has(candidate.toLowerCase())) break;
+      if (free) cluster.releaseName(candidate, id);
+      tried.add(candidate.toLowerCase());
+      const suggestion = this.suggestName(name, tried);
+      if (!options.rename) {
+        throw new UserError(ErrorCode.nameTaken, `the name "${name}" is taken`, { suggestion });
+      }
+      candidate = suggestion;
+    }
+    const session = this.signIn(candidate, kind, sink, { ...options, id, rename: false });
+    if (options.gone?.()) this.end(session);
+    return session;
+  }
+
+  async #claim(cluster: HubCluster, name: string, id: string): Promise<boolean> {
+    try {
+      return await cluster.claimName(name, id);
+    } catch (error) {
+      this.#opts.logger.error({ err: error }, 'claiming a name on the bus failed');
+      throw new UserError(ErrorCode.internal, 'signing in is not possible right now; try again in a moment');
+    }
   }
 
   /**
@@ -245,9 +386,19 @@ export class Hub {
     sink: SessionSink,
     ref: string | null = null,
   ): Promise<Session> {
-    const session = this.#byToken.get(token);
+    let session = this.#byToken.get(token);
+    if (!session && this.#cluster) {
+      // Signed in on another instance a moment ago: its news may still be on the bus.
+      await new Promise((r) => setTimeout(r, RESUME_SETTLE_MS));
+      session = this.#byToken.get(token);
+    }
     if (!session || session.state === 'ended') {
       throw new UserError(ErrorCode.resumeFailed, 'that session has ended; sign in again');
+    }
+    if (session.origin !== null) {
+      // The user was on another instance (which may have died): the session moves here.
+      this.#moveHere(session);
+      if (since === undefined) session.lastDeliveredId = this.#lastStoredId;
     }
     const previous = session.sink;
     if (session.graceTimer) clearTimeout(session.graceTimer);
@@ -261,15 +412,25 @@ export class Hub {
     this.#sendWelcome(session, true, ref);
     for (const room of session.rooms) {
       session.send(this.#presence.roomJoined(room, session, null));
+      this.#sendRoomCall(session, room);
     }
     for (const out of session.drainDetachedBuffer()) session.send(out);
+    const start = since ?? session.lastDeliveredId;
+    const replayed = new Set<number>();
     try {
-      await this.#replay(session, since ?? session.lastDeliveredId);
+      // With other instances, messages are numbered when stored but may arrive out of that order
+      // (two instances store at once): the client's newest id does not prove it has every older
+      // one, so a few before it are sent again; the app shows each message once (by clientId).
+      await this.#replay(session, this.#cluster ? Math.max(0, start - REORDER_SLACK) : start, replayed);
     } finally {
       const held = session.replayHold;
       session.replayHold = null;
       for (const out of held ?? []) {
-        if (out.msg.type === 'message' && out.msg.message.id <= session.lastDeliveredId) continue;
+        if (out.msg.type === 'message') {
+          const id = out.msg.message.id;
+          // Alone, ids arrive in order: anything at or below the newest replayed was replayed.
+          if (replayed.has(id) || (!this.#cluster && id <= session.lastDeliveredId)) continue;
+        }
         session.send(out);
       }
     }
@@ -277,7 +438,7 @@ export class Hub {
     return session;
   }
 
-  async #replay(session: Session, afterId: number): Promise<void> {
+  async #replay(session: Session, afterId: number, replayed?: Set<number>): Promise<void> {
     let cursor = afterId;
     for (;;) {
       const page = await this.#opts.store.missed({
@@ -290,6 +451,7 @@ export class Hub {
       for (const m of page) {
         session.sink.deliver(new Outbound({ type: 'message', message: toChatMessage(m) }));
         session.lastDeliveredId = Math.max(session.lastDeliveredId, m.id);
+        replayed?.add(m.id);
         cursor = m.id;
       }
       this.#opts.metrics.messagesDelivered(page.length);
@@ -320,7 +482,21 @@ export class Hub {
     if (session.graceTimer) clearTimeout(session.graceTimer);
     session.graceTimer = null;
     this.#scheduleIceRefresh(session, null);
-    if (session.call) this.#endCall(session.call, 'disconnected');
+    // A call another instance runs ends there, when it hears that this user is gone; one whose
+    // instance died with nobody to take it over (both parties were there) is just forgotten.
+    const call = session.call;
+    if (call?.owner === null) this.#endCall(call, 'disconnected');
+    else if (call && this.#cluster && !this.#cluster.isAlive(call.owner ?? '') && this.#dropCall(call)) {
+      this.#announcePresence(call.peerOf(session));
+    }
+    if (session.origin === null) {
+      this.#cluster?.publish({ t: 'down', id: session.id });
+      this.#cluster?.releaseName(session.name, session.id);
+    } else {
+      this.#remoteCount--;
+      // Its instance died: nobody else will free the name.
+      if (!wasLive) this.#cluster?.releaseName(session.name, session.id);
+    }
     for (const room of [...session.rooms]) this.#removeFromRoom(session, room);
     this.#byId.delete(session.id);
     this.#byToken.delete(session.token);
@@ -385,6 +561,14 @@ export class Hub {
   /** Handles one validated frame from a signed-in session. */
   handle(session: Session, msg: ClientMessage): Promise<void> | void {
     const ref = msg.ref ?? null;
+    if (this.#cluster && 'callId' in msg) {
+      // A frame about a call another instance runs goes there whole, with its ref.
+      const call = this.#calls.get(msg.callId);
+      if (call && call.owner !== null && call.isParty(session)) {
+        this.#cluster.forward(call.owner, session.id, msg);
+        return;
+      }
+    }
     switch (msg.type) {
       case 'hello':
       case 'resume':
@@ -423,10 +607,15 @@ export class Hub {
         this.callHangup(session, msg.callId);
         return;
       case 'signal':
-        this.signal(session, msg.callId, msg.data);
+        this.signal(session, msg.callId, msg.data, msg.to);
         return;
       case 'callMedia':
-        this.callMedia(session, msg.callId, msg.audio, msg.video);
+        this.callMedia(session, msg.callId, msg.audio, msg.video, msg.to);
+        return;
+      case 'roomCallJoin':
+        return this.roomCallJoin(session, msg.room, msg.media, ref);
+      case 'roomCallLeave':
+        this.roomCallLeave(session, msg.room, ref);
         return;
       case 'ping':
         session.send(new Outbound({ type: 'pong', ts: this.#opts.now(), ref }));
@@ -456,11 +645,14 @@ export class Hub {
       session.rooms.add(room);
       // Members hear about the join in the room's next coalesced `members` frame.
       const joined = this.#presence.add(room, session, members, ref);
+      this.#cluster?.publish({ t: 'join', id: session.id, room });
       this.#emit('roomChanged', room);
       session.send(joined);
+      this.#sendRoomCall(session, room);
       return;
     }
     session.send(this.#presence.roomJoined(room, session, ref));
+    this.#sendRoomCall(session, room);
   }
 
   /** A page of a room's member list, sorted by name, after the member named `after`. */
@@ -481,10 +673,12 @@ export class Hub {
       throw new UserError(ErrorCode.notInRoom, `you are not in room "${room}"`);
     }
     this.#removeFromRoom(session, room);
+    this.#cluster?.publish({ t: 'leave', id: session.id, room });
     session.send(new Outbound({ type: 'roomLeft', room, ref }));
   }
 
   #removeFromRoom(session: Session, room: string): void {
+    this.#leaveRoomCall(session, room, null);
     const members = this.#rooms.get(room);
     session.rooms.delete(room);
     if (!members) return;
@@ -498,6 +692,7 @@ export class Hub {
     if (session.status === status) return;
     const before = session.presence;
     session.status = status;
+    if (session.origin === null) this.#cluster?.publish({ t: 'status', id: session.id, status });
     if (session.presence !== before) this.#announcePresence(session);
   }
 
@@ -563,13 +758,24 @@ export class Hub {
     });
     session.send(new Outbound({ type: 'ack', clientId, id: message.id, ts: message.ts, ref }));
     if (!duplicate) {
-      const out = new Outbound({ type: 'message', message: toChatMessage(message) });
-      for (const member of this.#rooms.get(room) ?? []) {
-        if (member !== session) member.send(out);
-      }
-      this.#opts.metrics.messagesDelivered((this.#rooms.get(room)?.size ?? 1) - 1);
+      const chatMessage = toChatMessage(message);
+      this.#fanOut(room, new Outbound({ type: 'message', message: chatMessage }), session);
+      // Other instances fan it out to their own members.
+      this.#cluster?.publish({ t: 'message', message: chatMessage });
     }
     return message;
+  }
+
+  /** A room message to every member connected to this instance but the sender. */
+  #fanOut(room: string, out: Outbound, sender: Session | undefined): void {
+    let delivered = 0;
+    for (const member of this.#rooms.get(room) ?? []) {
+      if (member !== sender && member.origin === null) {
+        member.send(out);
+        delivered++;
+      }
+    }
+    this.#opts.metrics.messagesDelivered(delivered);
   }
 
   /** A direct message to a user who shares a room with the sender. */
@@ -648,11 +854,11 @@ export class Hub {
   // Calls
 
   callInvite(session: Session, to: string, media: CallMedia, ref: string | null = null): Call | null {
-    if (session.call) throw new UserError(ErrorCode.alreadyInCall, 'you are already in a call; hang up first');
+    if (session.call || session.roomCall !== null) throw new UserError(ErrorCode.alreadyInCall, 'you are already in a call; hang up first');
     const target = this.#reachable(session, to);
     if (target === session) throw new UserError(ErrorCode.callSelf, 'you cannot call yourself');
     const callId = mintId('c', 9);
-    if (target.call) {
+    if (target.call || target.roomCall !== null) {
       session.send(new Outbound({ type: 'callEnded', callId, reason: 'busy', ref }));
       this.#opts.metrics.callEnded('busy');
       return null;
@@ -660,6 +866,7 @@ export class Hub {
     const call = new Call(callId, session, target, media);
     this.#calls.set(callId, call);
     session.call = target.call = call;
+    this.#publishCall(call);
     session.send(new Outbound({ type: 'callRinging', callId, to: target.id, media, ref }));
     target.send(new Outbound({ type: 'callIncoming', callId, from: toMember(session), media }));
     call.timer = setTimeout(() => {
@@ -671,14 +878,27 @@ export class Hub {
     return call;
   }
 
-  #partyCall(session: Session, callId: string): Call {
+  /**
+   * The call `callId` if `session` is in it. When another instance runs the call, `frame` goes
+   * there instead and the answer is null: that instance checks it and replies to the user.
+   */
+  #partyCall(session: Session, callId: string, frame: ClientMessage): Call | null {
     const call = this.#calls.get(callId);
     if (!call || !call.isParty(session)) throw new UserError(ErrorCode.callNotFound, 'no such call');
-    return call;
+    if (call.owner === null) return call;
+    this.#cluster?.forward(call.owner, session.id, frame);
+    return null;
+  }
+
+  /** Tells other instances about a call this instance runs (before its frames go out). */
+  #publishCall(call: Call): void {
+    if (call.owner !== null || !this.#cluster) return;
+    this.#cluster.publish({ t: 'call', call: toReplicaCall(call) });
   }
 
   callAccept(session: Session, callId: string, media: CallMedia): void {
-    const call = this.#partyCall(session, callId);
+    const call = this.#partyCall(session, callId, { type: 'callAccept', callId, media });
+    if (!call) return;
     if (call.callee !== session || call.state !== 'ringing') {
       throw new UserError(ErrorCode.callState, 'only the callee can accept a ringing call');
     }
@@ -687,6 +907,7 @@ export class Hub {
     call.setState('active');
     // The call is video only if both sides want video.
     call.media = media === 'video' && call.media === 'video' ? 'video' : 'audio';
+    this.#publishCall(call);
     const accepted = new Outbound({ type: 'callAccepted', callId, media: call.media });
     call.caller.send(accepted);
     call.callee.send(accepted);
@@ -695,7 +916,8 @@ export class Hub {
   }
 
   callDecline(session: Session, callId: string): void {
-    const call = this.#partyCall(session, callId);
+    const call = this.#partyCall(session, callId, { type: 'callDecline', callId });
+    if (!call) return;
     if (call.callee !== session || call.state !== 'ringing') {
       throw new UserError(ErrorCode.callState, 'only the callee can decline a ringing call');
     }
@@ -703,7 +925,8 @@ export class Hub {
   }
 
   callCancel(session: Session, callId: string): void {
-    const call = this.#partyCall(session, callId);
+    const call = this.#partyCall(session, callId, { type: 'callCancel', callId });
+    if (!call) return;
     if (call.caller !== session || call.state !== 'ringing') {
       throw new UserError(ErrorCode.callState, 'only the caller can cancel a ringing call');
     }
@@ -712,25 +935,117 @@ export class Hub {
 
   /** Ends a call from either side in any state: a ringing call counts as cancelled or declined. */
   callHangup(session: Session, callId: string): void {
-    const call = this.#partyCall(session, callId);
+    const call = this.#partyCall(session, callId, { type: 'callHangup', callId });
+    if (!call) return;
     const reason: CallEndReason =
       call.state === 'active' ? 'hangup' : session === call.caller ? 'cancelled' : 'declined';
     this.#endCall(call, reason);
   }
 
   /** Relays SDP or ICE to the other party; only once the callee has accepted. */
-  signal(session: Session, callId: string, data: SignalData): void {
-    const call = this.#partyCall(session, callId);
+  signal(session: Session, callId: string, data: SignalData, to?: string): void {
+    if (this.#roomCalls.byId(callId)) {
+      const target = this.#roomCalls.signalTarget(session, callId, to);
+      target.send(new Outbound({ type: 'signal', callId, from: session.id, data }));
+      return;
+    }
+    const call = this.#partyCall(session, callId, { type: 'signal', callId, data });
+    if (!call) return;
     if (call.state !== 'active') {
       throw new UserError(ErrorCode.callState, 'the call has not been accepted yet');
     }
     call.peerOf(session).send(new Outbound({ type: 'signal', callId, from: session.id, data }));
   }
 
-  callMedia(session: Session, callId: string, audio: boolean, video: boolean): void {
-    const call = this.#partyCall(session, callId);
+  callMedia(session: Session, callId: string, audio: boolean, video: boolean, to?: string): void {
+    if (this.#roomCalls.byId(callId)) {
+      const out = new Outbound({ type: 'callMedia', callId, from: session.id, audio, video });
+      for (const target of this.#roomCalls.setMedia(session, callId, to, audio, video)) target.send(out);
+      const seat = this.#roomCalls.seatOf(session);
+      if (seat && session.origin === null) this.#cluster?.publish({ t: 'seat', id: session.id, seat });
+      return;
+    }
+    const call = this.#partyCall(session, callId, { type: 'callMedia', callId, audio, video });
+    if (!call) return;
     if (call.state !== 'active') throw new UserError(ErrorCode.callState, 'the call is not active');
     call.peerOf(session).send(new Outbound({ type: 'callMedia', callId, from: session.id, audio, video }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Room calls (the logic is in RoomCalls.ts; this delivers its outcomes)
+
+  get roomCallCount(): number {
+    return this.#roomCalls.count;
+  }
+
+  roomCallJoin(session: Session, room: string, media: CallMedia, ref: string | null = null): Promise<void> | void {
+    const cluster = this.#cluster;
+    if (cluster && !this.#roomCalls.inRoom(room) && session.rooms.has(room)) {
+      // The first here: agree on the call's id with the other instances first.
+      return this.#agreeRoomCallId(cluster, room).then((id) => {
+        this.#joinRoomCall(session, room, media, ref, id);
+      });
+    }
+    this.#joinRoomCall(session, room, media, ref);
+  }
+
+  async #agreeRoomCallId(cluster: HubCluster, room: string): Promise<string> {
+    try {
+      return await cluster.roomCallId(room, mintId('r', 9));
+    } catch (error) {
+      this.#opts.logger.error({ err: error }, 'agreeing on a room call id on the bus failed');
+      throw new UserError(ErrorCode.internal, 'the call cannot be started right now; try again in a moment');
+    }
+  }
+
+  #joinRoomCall(session: Session, room: string, media: CallMedia, ref: string | null, id?: string): void {
+    const { call, joined } = this.#roomCalls.join(session, room, media, id);
+    if (!joined) {
+      session.send(new Outbound(call.state(ref)));
+      return;
+    }
+    const seat = this.#roomCalls.seatOf(session);
+    if (seat) this.#cluster?.publish({ t: 'seat', id: session.id, seat });
+    this.#announceRoomCall(room, call.state(null), session, call.state(ref));
+    this.#announcePresence(session);
+  }
+
+  roomCallLeave(session: Session, room: string, ref: string | null = null): void {
+    if (!this.#leaveRoomCall(session, room, ref)) {
+      throw new UserError(ErrorCode.callNotFound, `you are not in the call of #${room}`);
+    }
+  }
+
+  /** Takes the session out of the call of `room`, telling the room; false if it was not in it. */
+  #leaveRoomCall(session: Session, room: string, ref: string | null): boolean {
+    const call = this.#roomCalls.leave(session, room);
+    if (!call) return false;
+    if (session.origin === null) this.#cluster?.publish({ t: 'unseat', id: session.id, room });
+    // Whichever instance sees the last one leave frees the id (only if it is still this call's).
+    if (call.size === 0) this.#cluster?.roomCallOver(room, call.id);
+    this.#announceRoomCall(room, call.state(null), session, call.state(ref));
+    this.#announcePresence(session);
+    return true;
+  }
+
+  /** A room call's new state to every member of the room; `own` (with the ref) to `sender`. */
+  #announceRoomCall(
+    room: string,
+    state: Extract<ServerMessage, { type: 'roomCall' }>,
+    sender: Session,
+    own: Extract<ServerMessage, { type: 'roomCall' }>,
+  ): void {
+    const out = new Outbound(state);
+    for (const member of this.#rooms.get(room) ?? []) {
+      if (member !== sender) member.send(out);
+    }
+    if (sender.rooms.has(room)) sender.send(new Outbound(own));
+  }
+
+  /** After roomJoined: the room's call, if it has one. */
+  #sendRoomCall(session: Session, room: string): void {
+    const call = this.#roomCalls.inRoom(room);
+    if (call) session.send(new Outbound(call.state(null)));
   }
 
   /** The call the session is in, if any (legacy adapters route by peer, not by call id). */
@@ -740,15 +1055,10 @@ export class Hub {
 
   #endCall(call: Call, reason: CallEndReason): void {
     if (call.state === 'ended') return;
-    const wasActive = call.state === 'active';
-    call.setState('ended');
+    if (call.owner === null) this.#cluster?.publish({ t: 'callEnd', id: call.id, reason });
+    const wasActive = this.#dropCall(call);
     call.endReason = reason;
     this.#opts.metrics.callEnded(reason);
-    if (call.timer) clearTimeout(call.timer);
-    call.timer = null;
-    this.#calls.delete(call.id);
-    if (call.caller.call === call) call.caller.call = null;
-    if (call.callee.call === call) call.callee.call = null;
     const ended = new Outbound({ type: 'callEnded', callId: call.id, reason, ref: null });
     call.caller.send(ended);
     call.callee.send(ended);
@@ -759,7 +1069,332 @@ export class Hub {
     this.#opts.logger.debug({ call: call.id, reason }, 'call ended');
   }
 
+  /** Forgets a call and frees its parties; true if it was active. */
+  #dropCall(call: Call): boolean {
+    const wasActive = call.state === 'active';
+    call.setState('ended');
+    if (call.timer) clearTimeout(call.timer);
+    call.timer = null;
+    this.#calls.delete(call.id);
+    if (call.caller.call === call) call.caller.call = null;
+    if (call.callee.call === call) call.callee.call = null;
+    return wasActive;
+  }
+
   // -------------------------------------------------------------------------------------------
+
+  // -------------------------------------------------------------------------------------------
+  // Other instances (src/server/bus/Cluster.ts calls these with what they published)
+
+  /** This instance's users and the calls it runs, for an instance that (re)joins the bus. */
+  snapshot(): ReplicaSnapshot {
+    const users: ReplicaUser[] = [];
+    for (const session of this.#byId.values()) {
+      if (session.origin === null && session.state !== 'ended') {
+        users.push({ ...toReplicaUser(session), roomCall: this.#roomCalls.seatOf(session) });
+      }
+    }
+    const calls: ReplicaCall[] = [];
+    for (const call of this.#calls.values()) if (call.owner === null) calls.push(toReplicaCall(call));
+    return { users, calls };
+  }
+
+  /** The newest message id stored or heard of. */
+  get lastStoredId(): number {
+    return this.#lastStoredId;
+  }
+
+  /**
+   * After the bus was down, replays to every connected Parley user the chat stored after
+   * `afterId` (what other instances' users sent meanwhile never crossed the bus). The app shows
+   * each message once, by its clientId, whatever it already had.
+   */
+  async catchUp(afterId: number): Promise<void> {
+    const sessions = [...this.#byId.values()].filter(
+      (s) => s.origin === null && s.state === 'live' && s.kind === 'parley' && s.replayHold === null,
+    );
+    for (const session of sessions) {
+      session.replayHold = [];
+      try {
+        await this.#replay(session, afterId);
+      } finally {
+        const held = session.replayHold;
+        session.replayHold = null;
+        for (const out of held ?? []) session.send(out);
+      }
+    }
+  }
+
+  /** Applies one change another instance made to its users or calls. */
+  apply(origin: string, event: ReplicaEvent): void {
+    switch (event.t) {
+      case 'up':
+        this.#replicaUp(origin, event.user);
+        return;
+      case 'moved': {
+        const session = this.#byId.get(event.id);
+        if (session) this.#movedTo(session, origin);
+        return;
+      }
+      case 'down': {
+        const session = this.#byId.get(event.id);
+        if (session && session.origin === origin) this.end(session);
+        return;
+      }
+      case 'join': {
+        const session = this.#replica(origin, event.id);
+        if (session) this.#replicaJoin(session, event.room);
+        return;
+      }
+      case 'leave': {
+        const session = this.#replica(origin, event.id);
+        if (session?.rooms.has(event.room)) this.#removeFromRoom(session, event.room);
+        return;
+      }
+      case 'status': {
+        const session = this.#replica(origin, event.id);
+        if (session) this.setStatus(session, event.status);
+        return;
+      }
+      case 'message':
+        this.#lastStoredId = Math.max(this.#lastStoredId, event.message.id);
+        if ('room' in event.message) {
+          this.#fanOut(event.message.room, new Outbound({ type: 'message', message: event.message }), undefined);
+        }
+        return;
+      case 'call':
+        this.#replicaCall(origin, event.call);
+        return;
+      case 'seat': {
+        const session = this.#replica(origin, event.id);
+        if (session?.rooms.has(event.seat.room)) this.#replicaSeat(session, event.seat);
+        return;
+      }
+      case 'unseat': {
+        const session = this.#replica(origin, event.id);
+        if (session) this.#leaveRoomCall(session, event.room, null);
+        return;
+      }
+      case 'callEnd': {
+        const call = this.#calls.get(event.id);
+        if (!call || call.owner === null) return;
+        if (this.#dropCall(call)) {
+          this.#announcePresence(call.caller);
+          this.#announcePresence(call.callee);
+        }
+        return;
+      }
+      default:
+        assertNever(event);
+    }
+  }
+
+  /** Makes this instance's replica of `origin` match what `origin` says it has. */
+  reconcile(origin: string, snapshot: ReplicaSnapshot): void {
+    const live = new Set(snapshot.users.map((u) => u.id));
+    for (const session of [...this.#byId.values()]) {
+      if (session.origin === origin && !live.has(session.id)) this.end(session);
+    }
+    for (const user of snapshot.users) {
+      const session = this.#byId.get(user.id);
+      if (!session) {
+        this.#replicaUp(origin, user);
+        continue;
+      }
+      if (session.origin === null) continue; // it moved here since
+      this.#movedTo(session, origin);
+      const rooms = new Set(user.rooms);
+      for (const room of [...session.rooms]) if (!rooms.has(room)) this.#removeFromRoom(session, room);
+      for (const room of user.rooms) this.#replicaJoin(session, room);
+      this.setStatus(session, user.status);
+      const seat = this.#roomCalls.seatOf(session);
+      if (user.roomCall) this.#replicaSeat(session, user.roomCall);
+      else if (seat) this.#leaveRoomCall(session, seat.room, null);
+    }
+    for (const call of snapshot.calls) this.#replicaCall(origin, call);
+  }
+
+  /**
+   * `origin` stopped beating: its users wait out the grace period as if their connections had
+   * dropped (they may resume on any instance), then leave. Calls it ran are taken over.
+   */
+  instanceGone(origin: string): void {
+    for (const session of this.#byId.values()) {
+      if (session.origin !== origin || session.state !== 'live') continue;
+      session.state = 'detached';
+      session.graceTimer = setTimeout(() => {
+        this.end(session);
+      }, this.#opts.graceMs);
+      session.graceTimer.unref();
+    }
+    this.#adoptCalls();
+  }
+
+  /** A frame for one of this instance's users, from another instance. */
+  deliverFromBus(userId: string, msg: ServerMessage, hops: number): void {
+    const session = this.#byId.get(userId);
+    if (!session) return;
+    if (session.origin === null) session.send(new Outbound(msg));
+    else if (hops === 0) this.#cluster?.deliver(session.origin, userId, new Outbound(msg), hops + 1);
+  }
+
+  /** A call frame another instance's user sent about a call this instance runs. */
+  async handleFromBus(userId: string, msg: ClientMessage): Promise<void> {
+    const session = this.#byId.get(userId);
+    if (!session || session.state === 'ended') return;
+    try {
+      await this.handle(session, msg);
+    } catch (error) {
+      if (!(error instanceof UserError)) {
+        this.#opts.logger.error({ err: error, user: userId }, 'a frame from the bus failed');
+        return;
+      }
+      session.send(
+        new Outbound({ type: 'error', code: error.code, message: error.message, ref: msg.ref ?? null, ...error.extra }),
+      );
+    }
+  }
+
+  #replica(origin: string, id: string): Session | undefined {
+    const session = this.#byId.get(id);
+    return session?.origin === origin ? session : undefined;
+  }
+
+  #replicaUp(origin: string, user: ReplicaUser): void {
+    if (this.#byId.has(user.id)) return;
+    const session: Session = new Session(user.id, user.name, user.kind, user.token, this.#remoteSink(() => session));
+    session.origin = origin;
+    session.status = user.status;
+    this.#remoteCount++;
+    this.#byId.set(session.id, session);
+    if (!this.#byName.has(user.name.toLowerCase())) this.#byName.set(user.name.toLowerCase(), session);
+    this.#byToken.set(session.token, session);
+    for (const room of user.rooms) this.#replicaJoin(session, room);
+    if (user.roomCall) this.#replicaSeat(session, user.roomCall);
+  }
+
+  #replicaSeat(session: Session, seat: ReplicaSeat): void {
+    const call = this.#roomCalls.seat(session, seat.room, seat);
+    if (!call) return;
+    this.#announceRoomCall(seat.room, call.state(null), session, call.state(null));
+    this.#announcePresence(session);
+  }
+
+  #replicaJoin(session: Session, room: string): void {
+    if (session.rooms.has(room)) return;
+    let members = this.#rooms.get(room);
+    if (!members) {
+      members = new Set();
+      this.#rooms.set(room, members);
+    }
+    members.add(session);
+    session.rooms.add(room);
+    this.#presence.add(room, session, members, null);
+    this.#emit('roomChanged', room);
+  }
+
+  /**
+   * Where a replica's frames go: only those meant for that user alone (call frames, direct
+   * messages, errors). Room-wide frames its own instance makes from the same events.
+   */
+  #remoteSink(session: () => Session): SessionSink {
+    return {
+      deliver: (out) => {
+        const s = session();
+        if (s.origin === null || !this.#cluster) return;
+        const msg = out.msg;
+        if (msg.type === 'members' || msg.type === 'roomJoined' || msg.type === 'roomCall') return;
+        if (msg.type === 'message' && 'room' in msg.message) return;
+        this.#cluster.deliver(s.origin, s.id, out);
+      },
+      close: () => undefined,
+    };
+  }
+
+  /** The user resumed here: the replica becomes this instance's session. */
+  #moveHere(session: Session): void {
+    session.origin = null;
+    this.#remoteCount--;
+    session.state = 'detached';
+    this.#cluster?.takeName(session.name, session.id);
+    this.#cluster?.publish({ t: 'moved', id: session.id });
+    this.#adoptCalls();
+  }
+
+  /** The user is now on `origin` (resumed there, or it says so after a reconnect). */
+  #movedTo(session: Session, origin: string): void {
+    if (session.origin === origin) {
+      if (session.state === 'detached') {
+        // Its instance is back (it was cut off from the bus, not dead).
+        if (session.graceTimer) clearTimeout(session.graceTimer);
+        session.graceTimer = null;
+        session.state = 'live';
+      }
+      return;
+    }
+    const wasHere = session.origin === null;
+    const sink = session.sink;
+    if (session.graceTimer) clearTimeout(session.graceTimer);
+    session.graceTimer = null;
+    session.origin = origin;
+    if (!wasHere) {
+      session.state = 'live';
+      return;
+    }
+    this.#remoteCount++;
+    this.#scheduleIceRefresh(session, null);
+    const buffered = session.drainDetachedBuffer();
+    session.sink = this.#remoteSink(() => session);
+    session.state = 'live';
+    if (sink) sink.close(4001, 'session resumed on another connection');
+    // Call signaling kept while the user was away goes to where the user is now.
+    for (const out of buffered) session.send(out);
+  }
+
+  #replicaCall(origin: string, replica: ReplicaCall): void {
+    let call = this.#calls.get(replica.id);
+    if (!call) {
+      const caller = this.#byId.get(replica.caller);
+      const callee = this.#byId.get(replica.callee);
+      if (!caller || !callee) return;
+      call = new Call(replica.id, caller, callee, replica.media);
+      this.#calls.set(call.id, call);
+      caller.call ??= call;
+      callee.call ??= call;
+    }
+    if (call.timer) clearTimeout(call.timer);
+    call.timer = null;
+    call.owner = origin;
+    call.media = replica.media;
+    if (replica.state === 'active' && call.state === 'ringing') {
+      call.setState('active');
+      this.#announcePresence(call.caller);
+      this.#announcePresence(call.callee);
+    }
+  }
+
+  /**
+   * Calls run by an instance that died are taken over by the instance of one of their parties:
+   * the caller's if it runs, else the callee's. Every instance reaches the same choice.
+   */
+  #adoptCalls(): void {
+    const cluster = this.#cluster;
+    if (!cluster) return;
+    const runs = (s: Session) => s.state !== 'ended' && (s.origin === null || cluster.isAlive(s.origin));
+    for (const call of this.#calls.values()) {
+      if (call.owner === null || cluster.isAlive(call.owner)) continue;
+      const host = [call.caller, call.callee].find(runs);
+      if (!host || host.origin !== null) continue;
+      call.owner = null;
+      if (call.state === 'ringing') {
+        call.timer = setTimeout(() => {
+          this.#endCall(call, 'timeout');
+        }, this.#opts.callTimeoutMs);
+        call.timer.unref();
+      }
+      this.#publishCall(call);
+    }
+  }
 
   /** Delivers a message to one session (used by transports for replies outside the hub's flow). */
   send(session: Session, msg: ServerMessage): void {
@@ -774,6 +1409,27 @@ export class Hub {
     this.#presence.close();
     this.#iceRefresh.close();
   }
+}
+
+function toReplicaUser(session: Session): ReplicaUser {
+  return {
+    id: session.id,
+    name: session.name,
+    kind: session.kind,
+    token: session.token,
+    status: session.status,
+    rooms: [...session.rooms],
+  };
+}
+
+function toReplicaCall(call: Call): ReplicaCall {
+  return {
+    id: call.id,
+    caller: call.caller.id,
+    callee: call.callee.id,
+    media: call.media,
+    state: call.state === 'active' ? 'active' : 'ringing',
+  };
 }
 
 export function toMember(session: Session): Member {

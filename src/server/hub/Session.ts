@@ -51,9 +51,16 @@ const DETACHED_BUFFER_MAX = 256;
 export class Session {
   state: SessionState = 'live';
   sink: SessionSink | null;
+  /**
+   * The instance whose connection this user is on, when it is not this one (src/server/bus):
+   * such a session is a replica, and only frames meant for this user alone reach its sink.
+   */
+  origin: string | null = null;
   readonly rooms = new Set<string>();
   status: 'online' | 'away' = 'online';
   call: Call | null = null;
+  /** The room whose call (RoomCalls.ts) the session is in, or null. Set only by RoomCalls. */
+  roomCall: string | null = null;
   /** The newest chat message id delivered to this session, the default resume point. */
   lastDeliveredId = 0;
   /** While a resume replays history, live chat is held here so nothing arrives out of order. */
@@ -80,7 +87,7 @@ export class Session {
   }
 
   get presence(): Presence {
-    return this.call?.state === 'active' ? 'inCall' : this.status;
+    return this.call?.state === 'active' || this.roomCall !== null ? 'inCall' : this.status;
   }
 
   send(out: Outbound): void {

@@ -102,8 +102,7 @@ export class LegacyChatConnection extends LegacyConnection {
     const type = frame.type;
     switch (type) {
       case 'username': {
-        this.#signIn(readFrame(schemas.username, frame, type).name);
-        return;
+        return this.#signIn(readFrame(schemas.username, frame, type).name);
       }
       case 'message': {
         const { text, target } = readFrame(schemas.message, frame, type);
@@ -138,11 +137,11 @@ export class LegacyChatConnection extends LegacyConnection {
     }
   }
 
-  #signIn(sent: string): void {
+  async #signIn(sent: string): Promise<void> {
     if (this.session) throw new UserError(ErrorCode.alreadySignedIn, 'this connection already has a name');
     const name = cleanLegacyName(sent) ?? LEGACY_DEFAULT_NAME;
-    const session = this.hub.signIn(name, 'chat', this, { rename: true });
-    this.setSession(session);
+    const session = await this.enter(name, 'chat', true);
+    if (!session) return;
     // The client adopts whatever name this frame carries, so a cleaned name is announced as well
     // as a renamed one.
     if (session.name !== sent) this.#send({ type: 'rejectusername', id: this.id, name: session.name });

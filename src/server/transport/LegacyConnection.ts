@@ -110,6 +110,15 @@ export abstract class LegacyConnection implements SessionSink, FrameHandler {
     this.#session = session;
   }
 
+  /** Signs in through the hub (the name claimed across instances); null if the socket closed meanwhile. */
+  protected async enter(name: string, kind: 'chat' | 'login', rename: boolean): Promise<Session | null> {
+    const gone = () => this.ws.readyState !== this.ws.OPEN;
+    const session = await this.hub.enter(name, kind, this, { rename, gone });
+    if (gone()) return null;
+    this.#session = session;
+    return session;
+  }
+
   protected requireSession(): Session {
     if (this.#session === null) throw new UserError(ErrorCode.notSignedIn, this.notSignedInMessage);
     return this.#session;

@@ -52,12 +52,11 @@ export class LegacyLoginConnection extends LegacyConnection {
       : { type: 'error', message, code };
   }
 
-  protected dispatch(frame: Record<string, unknown>): void {
+  protected dispatch(frame: Record<string, unknown>): Promise<void> | void {
     const type = frame.type;
     switch (type) {
       case 'login':
-        this.#login(frame.name);
-        return;
+        return this.#login(frame.name);
       case 'offer': {
         const { name, offer } = readFrame(schemas.offer, frame, type);
         this.offer(name, readDescription(offer, 'offer', 'offer'));
@@ -89,7 +88,7 @@ export class LegacyLoginConnection extends LegacyConnection {
    * The protocol has no way to say why a login failed or to offer another name, so a taken name,
    * an unusable `name` field and a second login on one connection all answer success: false.
    */
-  #login(raw: unknown): void {
+  async #login(raw: unknown): Promise<void> {
     if (this.session || typeof raw !== 'string' || raw.length > NAME_MAX * 8) {
       this.#send({ type: 'login', success: false });
       return;
@@ -99,7 +98,14 @@ export class LegacyLoginConnection extends LegacyConnection {
       this.#send({ type: 'login', success: false });
       return;
     }
-    this.setSession(this.hub.signIn(name, 'login', this));
+    try {
+      if (!(await this.enter(name, 'login', false))) return;
+    } catch (error) {
+      // Taken on another instance meanwhile: the protocol's answer for a taken name.
+      if (!(error instanceof UserError) || error.code !== ErrorCode.nameTaken) throw error;
+      this.#send({ type: 'login', success: false });
+      return;
+    }
     this.#send({ type: 'login', success: true });
   }
 

@@ -314,8 +314,10 @@ export class ParleyConnection implements SessionSink, FrameHandler {
         }
         if (msg.type === 'hello') {
           // The schema has already normalized the name (trimmed, spaces collapsed).
-          this.#session = this.#hub.signIn(msg.name, 'parley', this, { ref: msg.ref ?? null });
-          return;
+          const gone = () => this.#ws.readyState !== this.#ws.OPEN;
+          return this.#hub.enter(msg.name, 'parley', this, { ref: msg.ref ?? null, gone }).then((session) => {
+            if (!gone()) this.#session = session;
+          });
         }
         return this.#hub.resume(msg.token, msg.since, this, msg.ref ?? null).then((session) => {
           if (this.#ws.readyState !== this.#ws.OPEN) {
