@@ -23,14 +23,13 @@ export interface MetricSources {
   sessions(): number;
   rooms(): number;
   calls(): number;
+  roomCalls(): number;
 }
 
 /**
  * Parley's Prometheus metrics, in a registry of this server's own (not prom-client's global one),
  * so that several servers in one process (tests) do not clash. Counters and histograms are fed by
  * the hub and the transports through HubMetrics; gauges read the state when scraped.
- *
- * Not here yet: bus latency, for there is no bus yet (REDIS_URL).
  */
 export class ServerMetrics implements HubMetrics {
   readonly registry = new Registry();
@@ -40,6 +39,7 @@ export class ServerMetrics implements HubMetrics {
   readonly #callsEnded: Counter<'reason'>;
   readonly #relay: Histogram;
   readonly #store: Histogram;
+  readonly #bus: Histogram;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -58,7 +58,7 @@ export class ServerMetrics implements HubMetrics {
     });
     new Gauge({
       name: 'parley_signed_in_users',
-      help: 'Signed-in users, including those whose connection dropped within the grace period.',
+      help: 'Signed-in users of this instance, including those whose connection dropped within the grace period.',
       registers,
       collect() {
         this.set(sources.sessions());
@@ -66,7 +66,7 @@ export class ServerMetrics implements HubMetrics {
     });
     new Gauge({
       name: 'parley_rooms',
-      help: 'Rooms with at least one member.',
+      help: 'Rooms with at least one member (with REDIS_URL, members on every instance count).',
       registers,
       collect() {
         this.set(sources.rooms());
@@ -74,10 +74,18 @@ export class ServerMetrics implements HubMetrics {
     });
     new Gauge({
       name: 'parley_calls_in_progress',
-      help: 'Calls ringing or active.',
+      help: '1:1 calls ringing or active (with REDIS_URL, every instance counts every call).',
       registers,
       collect() {
         this.set(sources.calls());
+      },
+    });
+    new Gauge({
+      name: 'parley_room_calls',
+      help: 'Group calls going on in rooms (with REDIS_URL, every instance counts every call).',
+      registers,
+      collect() {
+        this.set(sources.roomCalls());
       },
     });
     this.#stored = new Counter({
@@ -114,6 +122,16 @@ export class ServerMetrics implements HubMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
+    this.#bus = new Histogram({
+      name: 'parley_bus_latency_seconds',
+      help: 'Time from one instance publishing on the Redis bus to another handling it (REDIS_URL; clocks of the instances must agree).',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+  }
+
+  busMessage(seconds: number): void {
+    this.#bus.observe(seconds);
   }
 
   messageStored(ms: number, duplicate: boolean): void {

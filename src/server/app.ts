@@ -8,6 +8,9 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { CloseCode } from '../protocol/protocol.js';
+import { randomBytes } from 'node:crypto';
+import { Cluster } from './bus/Cluster.js';
+import { RedisBus } from './bus/RedisBus.js';
 import type { Config } from './config.js';
 import { Hub } from './hub/Hub.js';
 import { ServerMetrics } from './ServerMetrics.js';
@@ -59,6 +62,28 @@ function openStore(config: Config): MessageStore {
     : new SqliteStore({ path: config.dbPath, synchronous: config.dbSync });
 }
 
+/** The Redis bus that joins this instance to the others (REDIS_URL). */
+function makeCluster(config: Config, logger: Logger, metrics: ServerMetrics): Cluster {
+  const instanceId = randomBytes(6).toString('base64url');
+  const bus = new RedisBus({
+    url: config.redisUrl ?? '',
+    instanceId,
+    aliveTtlMs: config.busDeadAfterMs + config.graceMs,
+    onError: (error, what) => {
+      logger.warn({ err: error }, `${what} failed`);
+    },
+  });
+  return new Cluster(bus, {
+    instanceId,
+    heartbeatMs: config.busHeartbeatMs,
+    deadAfterMs: config.busDeadAfterMs,
+    logger,
+    observeLatency: (seconds) => {
+      metrics.busMessage(seconds);
+    },
+  });
+}
+
 /** Builds a Parley server from its config. Starts nothing until listen(); no side effects on import. */
 export function buildServer(config: Config, options: BuildOptions = {}): ParleyServer {
   const logger = options.logger ?? pino({ level: config.logLevel });
@@ -77,9 +102,12 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     sessions: () => hub.sessionCount,
     rooms: () => hub.roomCount,
     calls: () => hub.callCount,
+    roomCalls: () => hub.roomCallCount,
   });
   const images = new ImageStore({ dir: config.imagesDir });
+  const cluster = config.redisUrl === null ? null : makeCluster(config, logger, metrics);
   const hub: Hub = new Hub({
+    ...(cluster ? { cluster } : {}),
     store,
     imageSize: async (id) => {
       const meta = await images.meta(id);
@@ -119,7 +147,7 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
   http.get('/readyz', async (_request, reply) => {
-    const ready = !shuttingDown && store.ready();
+    const ready = !shuttingDown && store.ready() && (cluster?.ready ?? true);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
 
@@ -215,6 +243,8 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     async listen() {
       // Do not take connections before the database is migrated (PostgreSQL does it on open).
       if (store instanceof PostgresStore) await store.migrated();
+      // Join the other instances first (if Redis is down it keeps trying; /readyz says so).
+      if (cluster) await cluster.start(hub);
       await http.listen({ port: config.port, host: config.host });
       const result: Listening = {
         port: (http.server.address() as AddressInfo).port,
@@ -239,6 +269,8 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        // Other instances keep this one's users for the grace period: they resume there.
+        cluster?.leave();
         for (const stop of stops) stop();
         const sockets = [parleyWss, ...legacyServers.map((l) => l.wss)].flatMap((w) => [...w.clients]);
         for (const ws of sockets) ws.close(CloseCode.goingAway, 'server shutting down');
@@ -260,6 +292,7 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
         await new Promise((r) => setTimeout(r, 50));
         for (const ws of sockets) ws.terminate();
         await http.close();
+        await cluster?.close();
         await store.close();
       })();
       return closing;

@@ -18,6 +18,12 @@ export interface Config {
   dbSync: 'full' | 'normal';
   /** PostgreSQL holding chat history instead of SQLite (postgres://…); null uses dbPath. */
   databaseUrl: string | null;
+  /** Redis that joins instances into one server (redis://…); null runs as one process. */
+  redisUrl: string | null;
+  /** How often an instance tells the others on the Redis bus that it is alive. */
+  busHeartbeatMs: number;
+  /** Silence after which an instance counts as dead and its users' grace period starts. */
+  busDeadAfterMs: number;
   /** Folder of the images shared in chat (POST /api/images), one file per image. */
   imagesDir: string;
   /** Largest image upload accepted, in bytes. */
@@ -57,6 +63,9 @@ export const defaults: Config = {
   dbPath: './data/parley.db',
   dbSync: 'full',
   databaseUrl: null,
+  redisUrl: null,
+  busHeartbeatMs: 2000,
+  busDeadAfterMs: 6000,
   imagesDir: './data/images',
   imageMaxBytes: 5 * 1024 * 1024,
   graceMs: 30_000,
@@ -89,6 +98,9 @@ const settings = {
   dbPath: { env: 'DB_PATH', flag: 'db-path', parse: str },
   dbSync: { env: 'DB_SYNC', flag: 'db-sync', parse: oneOf(['full', 'normal'] as const) },
   databaseUrl: { env: 'DATABASE_URL', flag: 'database-url', parse: postgresUrl },
+  redisUrl: { env: 'REDIS_URL', flag: 'redis-url', parse: redisUrl },
+  busHeartbeatMs: { env: 'BUS_HEARTBEAT_MS', flag: 'bus-heartbeat-ms', parse: int(100, 60_000) },
+  busDeadAfterMs: { env: 'BUS_DEAD_AFTER_MS', flag: 'bus-dead-after-ms', parse: int(300, 600_000) },
   imagesDir: { env: 'IMAGES_DIR', flag: 'images-dir', parse: str },
   imageMaxBytes: { env: 'IMAGE_MAX_BYTES', flag: 'image-max-bytes', parse: int(1024, 100 * 1024 * 1024) },
   graceMs: { env: 'GRACE_SECONDS', flag: 'grace-seconds', parse: seconds(0, 3600) },
@@ -150,6 +162,13 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   if ((result.turnSecret === null) !== (result.turnUrls.length === 0)) {
     throw new ConfigError('TURN_SECRET and TURN_URLS must be given together');
   }
+  if (result.redisUrl !== null && result.databaseUrl === null) {
+    // Each instance's own SQLite file would give every instance its own history and message ids.
+    throw new ConfigError('REDIS_URL needs DATABASE_URL: instances joined by Redis must share one PostgreSQL');
+  }
+  if (result.busDeadAfterMs < result.busHeartbeatMs * 2) {
+    throw new ConfigError('BUS_DEAD_AFTER_MS must be at least twice BUS_HEARTBEAT_MS');
+  }
   return result;
 }
 
@@ -163,19 +182,30 @@ function optionalStr(raw: string): string | null {
 }
 
 /** A libpq connection URL; empty is "not set". The URL is never echoed: it may hold a password. */
+/** A URL of a service (database, Redis) with one of `schemes`, or null when empty. */
+function serviceUrl(schemes: readonly string[], example: string): (raw: string) => string | null {
+  return (raw) => {
+    const value = raw.trim();
+    if (value === '') return null;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new Error(`is not a URL (${example})`);
+    }
+    if (!schemes.includes(url.protocol.slice(0, -1))) {
+      throw new Error(`must start with ${schemes.map((x) => `${x}://`).join(' or ')}, not ${url.protocol}//`);
+    }
+    return value;
+  };
+}
+
 function postgresUrl(raw: string): string | null {
-  const value = raw.trim();
-  if (value === '') return null;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new Error('is not a URL (postgres://user:password@host:5432/database)');
-  }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new Error(`must start with postgres:// or postgresql://, not ${url.protocol}//`);
-  }
-  return value;
+  return serviceUrl(['postgres', 'postgresql'], 'postgres://user:password@host:5432/database')(raw);
+}
+
+function redisUrl(raw: string): string | null {
+  return serviceUrl(['redis', 'rediss'], 'redis://[:password@]host:6379[/db]')(raw);
 }
 
 function int(min: number, max: number): (raw: string) => number {

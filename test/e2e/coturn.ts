@@ -9,9 +9,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort, waitForTcp } from '../helpers/net.js';
 
 export const REALM = 'parley.test';
 export const RELAY_MIN_PORT = 40000;
@@ -51,37 +51,6 @@ export function turnserverOrSkip(label: string, what: string): string | null {
       `${what}. Set PARLEY_REQUIRE_COTURN=1 to make this a failure.\n`,
   );
   return null;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
-async function waitForTcp(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => {
-        resolve(false);
-      });
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`turnserver did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface Turn {
@@ -134,7 +103,7 @@ export async function startTurnserver(bin: string, options: { secret: string; re
   try {
     await Promise.race([
       (async () => {
-        await waitForTcp(port, 10_000);
+        await waitForTcp(port, 'turnserver', 10_000);
         // The TCP listener opens first; wait for the UDP one too (the calls use UDP).
         const deadline = Date.now() + 5000;
         while (!log().includes(`UDP listener opened on: 127.0.0.1:${port}`)) {

@@ -2,89 +2,22 @@
  * The real entry point (src/server/main.ts) as a child process: acknowledged messages survive a
  * SIGKILL, and SIGTERM shuts down cleanly.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/protocol/protocol.js';
 import { closeAll, framesOf, pingPong } from '../helpers/integration.js';
+import { startMain } from '../helpers/mainProcess.js';
 import { ParleyClient } from '../helpers/parley.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-interface Running {
-  proc: ChildProcess;
-  port: number;
-  url: string;
-  /** Every JSON log line so far. */
-  logs: Record<string, unknown>[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `node --import tsx src/server/main.ts` and waits for its "Parley is listening" line. */
-async function startMain(dbPath: string, webRoot: string): Promise<Running> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LEGACY_CHAT_PORT: '0',
-      LEGACY_LOGIN_PORT: '0',
-      DB_PATH: dbPath,
-      WEB_ROOT: webRoot,
-      LOG_LEVEL: 'info',
-      // The test sends its messages as fast as it can.
-      RATE_LIMIT: '10000',
-      RATE_BURST: '10000',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
-    proc.once('exit', (code, signal) => {
-      done({ code, signal });
-    });
-  });
-  let stderr = '';
-  proc.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const logs: Record<string, unknown>[] = [];
-  const port = await new Promise<number>((done, fail) => {
-    const timer = setTimeout(() => {
-      fail(new Error(`server did not start; stderr: ${stderr}`));
-    }, 15_000);
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      logs.push(entry);
-      if (entry.msg === 'Parley is listening' && typeof entry.port === 'number') {
-        clearTimeout(timer);
-        done(entry.port);
-      }
-    });
-    void exited.then(({ code }) => {
-      clearTimeout(timer);
-      fail(new Error(`server exited with ${String(code)} before listening; stderr: ${stderr}`));
-    });
-  });
-  return { proc, port, url: `ws://127.0.0.1:${port}/ws`, logs, exited };
-}
 
 describe('the real server process', () => {
   let dir: string;
   const procs: ChildProcess[] = [];
   const clients: ParleyClient[] = [];
   const start = async () => {
-    const running = await startMain(join(dir, 'data', 'parley.db'), join(dir, 'no-web-app'));
+    const running = await startMain({ DB_PATH: join(dir, 'data', 'parley.db'), WEB_ROOT: join(dir, 'no-web-app') });
     procs.push(running.proc);
     return running;
   };

@@ -132,6 +132,9 @@ describe('loadConfig', () => {
         '--images-dir', '/srv/images',
         '--image-max-bytes', '2048',
         '--database-url', 'postgres://db/parley',
+        '--redis-url', 'redis://cache:6379',
+        '--bus-heartbeat-ms', '500',
+        '--bus-dead-after-ms', '1500',
         '--grace-seconds', '5',
         '--call-timeout-seconds', '20',
         '--max-frame-bytes', '2048',
@@ -157,6 +160,9 @@ describe('loadConfig', () => {
         dbPath: '/tmp/x.db',
         dbSync: 'normal',
         databaseUrl: 'postgres://db/parley',
+        redisUrl: 'redis://cache:6379',
+        busHeartbeatMs: 500,
+        busDeadAfterMs: 1500,
         imagesDir: '/srv/images',
         imageMaxBytes: 2048,
         graceMs: 5000,
@@ -291,6 +297,18 @@ describe('loadConfig', () => {
       expect(configError({ TURN_URLS: 'turn:t.example' }).message).toMatch(
         /TURN_SECRET and TURN_URLS/,
       );
+    });
+
+    it('REDIS_URL without DATABASE_URL throws: instances must share one history', () => {
+      expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379' }).message).toMatch(/REDIS_URL needs DATABASE_URL/);
+    });
+
+    it('REDIS_URL must be a redis:// or rediss:// URL', () => {
+      expect(configError({ REDIS_URL: 'http://x', DATABASE_URL: 'postgres://db/p' }).message).toMatch(/redis:\/\//);
+    });
+
+    it('a dead-after window shorter than two heartbeats throws', () => {
+      expect(configError({ BUS_HEARTBEAT_MS: '1000', BUS_DEAD_AFTER_MS: '1500' }).message).toMatch(/BUS_DEAD_AFTER_MS/);
     });
 
     it('the pair may be split between env and flags', () => {
