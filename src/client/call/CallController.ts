@@ -14,6 +14,7 @@ import type { FileTransfers } from './FileTransfers.js';
 import { acquireMedia, explainMediaError, type MediaProblem, openDevice } from './media.js';
 import type { Ringtone } from './Ringtone.js';
 import { StatsMonitor } from './StatsMonitor.js';
+import { ViewMachine } from './ViewMachine.js';
 
 export type CallState = 'idle' | 'outgoing' | 'incoming' | 'connecting' | 'active' | 'ended';
 /** Why a call ended: the server's reasons, plus `error` for a refused invite. */
@@ -34,14 +35,6 @@ export type CallError =
   /** `detail` is the browser's own message (not translated: it names the failing API). */
   | { kind: 'setup'; detail: string }
   | { kind: 'server'; code: ErrorCode };
-
-export class InvalidStateError extends Error {
-  readonly code = 'invalid_state';
-  constructor(from: CallState, to: CallState) {
-    super(`call cannot go from ${from} to ${to}`);
-    this.name = 'InvalidStateError';
-  }
-}
 
 /** Everything the call UI renders. Documented field by field because views read nothing else. */
 export interface CallView {
@@ -124,7 +117,9 @@ const initial: CallView = {
  * One call at a time. Owns the PeerSession and the local media; the UI only reads `view`.
  */
 export class CallController {
-  readonly view = signal<CallView>(initial);
+  readonly #machine = new ViewMachine<CallState, CallView>('call', initial, next);
+  /** What the UI renders. */
+  readonly view = this.#machine.view;
   /** Call statistics, sampled only while the stats panel is open. */
   readonly stats = new StatsMonitor(() => this.#session?.pc ?? null);
   /**
@@ -165,22 +160,15 @@ export class CallController {
   }
 
   get #v(): CallView {
-    return this.view.value;
+    return this.#machine.value;
   }
 
   #set(patch: Partial<CallView>): void {
-    this.view.value = { ...this.view.value, ...patch };
+    this.#machine.set(patch);
   }
 
   #setState(to: CallState, patch: Partial<CallView> = {}): void {
-    const from = this.#v.state;
-    if (from === to) {
-      this.#set(patch);
-      return;
-    }
-    if (!next[from].includes(to)) throw new InvalidStateError(from, to);
-    console.debug(`call: ${from} -> ${to}`);
-    this.#set({ ...patch, state: to });
+    this.#machine.go(to, patch);
   }
 
   get busy(): boolean {

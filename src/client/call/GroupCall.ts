@@ -1,4 +1,3 @@
-import { signal } from '@preact/signals';
 import type {
   CallMedia,
   IceServer,
@@ -10,6 +9,7 @@ import type { SignalingClient } from '../signaling/SignalingClient.js';
 import type { CallError } from './CallController.js';
 import type { DeviceChoice } from './DeviceChoice.js';
 import { acquireMedia, type MediaProblem } from './media.js';
+import { ViewMachine } from './ViewMachine.js';
 
 /**
  * - joining: getting camera and microphone, then waiting for the server to seat us.
@@ -71,14 +71,6 @@ export interface GroupCallOptions {
   onClosed: () => void;
 }
 
-export class InvalidStateError extends Error {
-  readonly code = 'invalid_state';
-  constructor(from: GroupCallState, to: GroupCallState) {
-    super(`group call cannot go from ${from} to ${to}`);
-    this.name = 'InvalidStateError';
-  }
-}
-
 let refSeq = 0;
 
 /**
@@ -89,7 +81,7 @@ let refSeq = 0;
  */
 export class GroupCall {
   readonly room: string;
-  readonly view;
+  readonly #machine: ViewMachine<GroupCallState, GroupCallView>;
   readonly #opts: GroupCallOptions;
   readonly #sig: SignalingClient;
   readonly #peers = new Map<string, PeerSession>();
@@ -101,7 +93,7 @@ export class GroupCall {
     this.#opts = options;
     this.#sig = options.signaling;
     this.room = options.room;
-    this.view = signal<GroupCallView>({
+    this.#machine = new ViewMachine<GroupCallState, GroupCallView>('group call', {
       state: 'joining',
       room: options.room,
       callId: null,
@@ -112,7 +104,7 @@ export class GroupCall {
       error: null,
       lost: false,
       peers: [],
-    });
+    }, next);
     this.#off.push(
       this.#sig.events.on('message', (msg) => {
         this.#handle(msg);
@@ -125,23 +117,21 @@ export class GroupCall {
     );
   }
 
+  /** What the UI renders. */
+  get view() {
+    return this.#machine.view;
+  }
+
   get #v(): GroupCallView {
-    return this.view.value;
+    return this.#machine.value;
   }
 
   #set(patch: Partial<GroupCallView>): void {
-    this.view.value = { ...this.view.value, ...patch };
+    this.#machine.set(patch);
   }
 
   #setState(to: GroupCallState, patch: Partial<GroupCallView> = {}): void {
-    const from = this.#v.state;
-    if (from === to) {
-      this.#set(patch);
-      return;
-    }
-    if (!next[from].includes(to)) throw new InvalidStateError(from, to);
-    console.debug(`group call: ${from} -> ${to}`);
-    this.#set({ ...patch, state: to });
+    this.#machine.go(to, patch);
   }
 
   /** For tests and diagnostics only: the connection to each other participant. */

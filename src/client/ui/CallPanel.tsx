@@ -3,7 +3,7 @@ import { useSignal } from '@preact/signals';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { CallView } from '../call/CallController.js';
 import type { Parley } from '../Parley.js';
-import { useTick } from './hooks.js';
+import { useTick, useVideoStream } from './hooks.js';
 import { DevicePanel } from './DevicePanel.js';
 import { StatsPanel } from './StatsPanel.js';
 import { formatDuration } from './text.js';
@@ -272,11 +272,6 @@ function Video(props: {
     if (!el || sinkId === undefined || el.sinkId === sinkId) return;
     el.setSinkId(sinkId).catch(() => onSinkFailed?.());
   }, [sinkId, onSinkFailed]);
-  useEffect(() => {
-    const el = ref.current;
-    if (!el || el.srcObject === props.stream) return;
-    el.srcObject = props.stream;
-    if (props.stream) void el.play().catch(() => undefined);
-  }, [props.stream]);
+  useVideoStream(ref, props.stream);
   return <video ref={ref} class={props.class} autoplay playsInline muted={props.muted} data-testid={props.testId} />;
 }

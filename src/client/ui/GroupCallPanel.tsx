@@ -2,6 +2,7 @@ import type { JSX } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import type { GroupCall, PeerTile } from '../call/GroupCall.js';
 import type { Parley } from '../Parley.js';
+import { useVideoStream } from './hooks.js';
 import { callErrorText, mediaProblemText } from './words.js';
 import './groupCall.css';
 
@@ -116,11 +117,6 @@ function Avatar({ name }: { name: string }): JSX.Element {
 
 function Video(props: { stream: MediaStream | null; muted: boolean; class: string; testId: string }): JSX.Element {
   const ref = useRef<HTMLVideoElement>(null);
-  useEffect(() => {
-    const el = ref.current;
-    if (!el || el.srcObject === props.stream) return;
-    el.srcObject = props.stream;
-    if (props.stream) void el.play().catch(() => undefined);
-  }, [props.stream]);
+  useVideoStream(ref, props.stream);
   return <video ref={ref} class={props.class} autoplay playsInline muted={props.muted} data-testid={props.testId} />;
 }
