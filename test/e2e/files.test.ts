@@ -130,4 +130,37 @@ describe('file transfer', () => {
     await expect(transfer(b).getAttribute('data-failure')).resolves.toBe('connection');
     e2e.watch.assertClean();
   }, 90_000);
+
+  it('a file that arrives different from what was sent is discarded, and both sides say so', async () => {
+    const [a, b] = await inCall();
+    // The receiver's hash of what arrived differs from the sender's, as it would if bytes were
+    // damaged on the way: flip one bit of every digest the receiving page computes.
+    await b.page.evaluate(() => {
+      const digest = crypto.subtle.digest.bind(crypto.subtle);
+      (window as unknown as { restoreDigest: () => void }).restoreDigest = () => {
+        crypto.subtle.digest = digest;
+      };
+      crypto.subtle.digest = async (algorithm: AlgorithmIdentifier, data: BufferSource) => {
+        const bytes = new Uint8Array(await digest(algorithm, data));
+        bytes[0] = bytes[0]! ^ 1;
+        return bytes.buffer;
+      };
+    });
+    const file = { name: 'report.pdf', mimeType: 'application/pdf', buffer: randomBytes(300_000) };
+    await offer(a, file);
+    await b.page.getByTestId('accept-file').click();
+    await expect.poll(() => transfer(b).getAttribute('data-failure')).toBe('checksum');
+    await expect(transfer(b).textContent()).resolves.toContain('“report.pdf” arrived damaged (checksum mismatch) and was discarded.');
+    await expect.poll(() => transfer(a).getAttribute('data-failure')).toBe('checksum');
+    await expect(b.page.getByTestId('save-file').count()).resolves.toBe(0);
+    // The call and the channel live on: the next file goes through.
+    await b.page.evaluate(() => {
+      (window as unknown as { restoreDigest: () => void }).restoreDigest();
+    });
+    await offer(a, { name: 'ok.txt', mimeType: 'text/plain', buffer: Buffer.from('fine '.repeat(100)) });
+    await b.page.getByTestId('accept-file').last().click();
+    await expect.poll(() => transfer(b).getAttribute('data-state')).toBe('done');
+    await expect(b.page.getByTestId('save-file').count()).resolves.toBe(1);
+    e2e.watch.assertClean();
+  }, 60_000);
 });
