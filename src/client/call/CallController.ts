@@ -11,7 +11,14 @@ import { PeerSession, type PeerNote } from '../rtc/PeerSession.js';
 import type { SignalingClient, WelcomeMessage } from '../signaling/SignalingClient.js';
 import type { DeviceChoice } from './DeviceChoice.js';
 import type { FileTransfers } from './FileTransfers.js';
-import { acquireMedia, explainMediaError, type MediaProblem, openDevice } from './media.js';
+import {
+  acquireMedia,
+  explainMediaError,
+  type MediaProblem,
+  mediaState,
+  openDevice,
+  toggleTrack,
+} from './media.js';
 import type { Ringtone } from './Ringtone.js';
 import { StatsMonitor } from './StatsMonitor.js';
 import { ViewMachine } from './ViewMachine.js';
@@ -319,18 +326,16 @@ export class CallController {
   }
 
   toggleMic(): void {
-    const track = this.#v.local?.getAudioTracks()[0];
-    if (!track) return;
-    track.enabled = !track.enabled;
-    this.#set({ micOn: track.enabled });
+    const on = toggleTrack(this.#v.local, 'audio');
+    if (on === null) return;
+    this.#set({ micOn: on });
     this.#announceMedia();
   }
 
   toggleCamera(): void {
-    const track = this.#v.local?.getVideoTracks()[0];
-    if (!track) return;
-    track.enabled = !track.enabled;
-    this.#set({ camOn: track.enabled });
+    const on = toggleTrack(this.#v.local, 'video');
+    if (on === null) return;
+    this.#set({ camOn: on });
     this.#announceMedia();
   }
 
@@ -609,8 +614,7 @@ export class CallController {
 
   #announceMedia(): void {
     const v = this.#v;
-    const audio = v.micOn && (v.local?.getAudioTracks().length ?? 0) > 0;
-    const video = v.camOn && (v.local?.getVideoTracks().length ?? 0) > 0;
+    const { audio, video } = mediaState(v);
     this.#session?.note({ t: 'media', audio, video });
     if (v.callId !== null && !v.signalingLost && (v.state === 'active' || v.state === 'connecting')) {
       this.#sig.send({ type: 'callMedia', callId: v.callId, audio, video });

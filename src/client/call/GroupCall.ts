@@ -8,7 +8,7 @@ import { PeerSession } from '../rtc/PeerSession.js';
 import type { SignalingClient } from '../signaling/SignalingClient.js';
 import type { CallError } from './CallController.js';
 import type { DeviceChoice } from './DeviceChoice.js';
-import { acquireMedia, type MediaProblem } from './media.js';
+import { acquireMedia, type MediaProblem, mediaState, toggleTrack } from './media.js';
 import { ViewMachine } from './ViewMachine.js';
 
 /**
@@ -179,18 +179,16 @@ export class GroupCall {
   }
 
   toggleMic(): void {
-    const track = this.#v.local?.getAudioTracks()[0];
-    if (!track) return;
-    track.enabled = !track.enabled;
-    this.#set({ micOn: track.enabled });
+    const on = toggleTrack(this.#v.local, 'audio');
+    if (on === null) return;
+    this.#set({ micOn: on });
     this.#announceMedia();
   }
 
   toggleCamera(): void {
-    const track = this.#v.local?.getVideoTracks()[0];
-    if (!track) return;
-    track.enabled = !track.enabled;
-    this.#set({ camOn: track.enabled });
+    const on = toggleTrack(this.#v.local, 'video');
+    if (on === null) return;
+    this.#set({ camOn: on });
     this.#announceMedia();
   }
 
@@ -332,9 +330,7 @@ export class GroupCall {
   #announceMedia(): void {
     const v = this.#v;
     if (v.state !== 'active' || v.callId === null) return;
-    const audio = v.micOn && (v.local?.getAudioTracks().length ?? 0) > 0;
-    const video = v.camOn && (v.local?.getVideoTracks().length ?? 0) > 0;
-    this.#sig.send({ type: 'callMedia', callId: v.callId, audio, video });
+    this.#sig.send({ type: 'callMedia', callId: v.callId, ...mediaState(v) });
   }
 
   #end(outcome: { error?: CallError; lost?: boolean }): void {

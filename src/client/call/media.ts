@@ -98,3 +98,22 @@ export async function acquireMedia(
     };
   }
 }
+
+/** Turns the first `kind` track of `stream` off if it was on, on if off: its new state, or null if there is none. */
+export function toggleTrack(stream: MediaStream | null, kind: 'audio' | 'video'): boolean | null {
+  const track = (kind === 'audio' ? stream?.getAudioTracks() : stream?.getVideoTracks())?.[0];
+  if (!track) return null;
+  track.enabled = !track.enabled;
+  return track.enabled;
+}
+
+/** What the others should show of this side: each of microphone and camera on only if it exists. */
+export function mediaState(v: { local: MediaStream | null; micOn: boolean; camOn: boolean }): {
+  audio: boolean;
+  video: boolean;
+} {
+  return {
+    audio: v.micOn && (v.local?.getAudioTracks().length ?? 0) > 0,
+    video: v.camOn && (v.local?.getVideoTracks().length ?? 0) > 0,
+  };
+}
