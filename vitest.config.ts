@@ -11,5 +11,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // The default summary, then one plain `vitest: N passed, N failed, N skipped` line.
+    reporters: ['default', './test/summaryReporter.ts'],
   },
 });

@@ -12,6 +12,8 @@ export default defineConfig({
     testTimeout: 45_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The default summary, then one plain `vitest: N passed, N failed, N skipped` line.
+    reporters: ['default', './test/summaryReporter.ts'],
     // Two cores: one file (one Chromium) at a time keeps media timing honest.
     fileParallelism: false,
   },
