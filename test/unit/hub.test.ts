@@ -259,6 +259,19 @@ function member(u: User, presence: Member['presence'] = 'online'): Member {
 // ---------------------------------------------------------------------------------------------
 
 describe('signing in', () => {
+  it('gives every session its own id (u + 12 chars) and token (32 chars), across many random blocks', () => {
+    const t = setup();
+    const sessions = Array.from({ length: 400 }, (_, i) => t.hub.signIn(`u${i}`, 'parley', { deliver: noop, close: noop }));
+    const ids = new Set(sessions.map((s) => s.id));
+    const tokens = new Set(sessions.map((s) => s.token));
+    expect(ids.size).toBe(400);
+    expect(tokens.size).toBe(400);
+    for (const s of sessions) {
+      expect(s.id).toMatch(/^u[A-Za-z0-9_-]{12}$/);
+      expect(s.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    }
+  });
+
   it('welcomes the user, then puts them in the lobby', () => {
     const t = setup();
     const alice = t.user('Alice', 'parley', 'hello-1');
@@ -376,7 +389,7 @@ describe('signing in', () => {
 
 describe('large rooms', () => {
   // Large above 3 members, small again below 2.4; first pages of 2.
-  const large = () => setup({ presence: { fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50 } });
+  const large = () => setup({ presence: { fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 0 } });
   const names = (list: readonly Member[]) => list.map((m) => m.name);
 
   it('turns large past the threshold: a count and the first page, for everyone', () => {
@@ -439,6 +452,48 @@ describe('large rooms', () => {
     vi.advanceTimersByTime(1);
     expect(log.slice(2)).toEqual([delta('lobby', {}, 7)]);
     expect(alice!.sink.all('members').at(-1)).toEqual(delta('lobby', {}, 7));
+  });
+
+  it('in a storm of joins, members whose part did not change hear the count once per largeCountMs, and the last count once it is quiet', () => {
+    fakeTimers();
+    const t = setup({ presence: { fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 200 } });
+    t.users('Alice', 'Bob', 'Carol', 'Dave');
+    let now = 0;
+    const heard: { at: number; msg: ServerMessage }[] = [];
+    // Its list reaches "Bob": every join below is after that, outside its part of the list.
+    t.hub.signIn('Watcher', 'parley', { deliver: (out) => heard.push({ at: now, msg: out.msg }), close: noop });
+    vi.advanceTimersByTime(1000);
+    heard.length = 0;
+    const counts = () => heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : []));
+
+    // One join every 10 ms for 600 ms; windows end every 50 ms.
+    for (let i = 0; i < 60; i++) {
+      t.hub.signIn(`Zz${String(i).padStart(2, '0')}`, 'parley', { deliver: noop, close: noop });
+      vi.advanceTimersByTime(10);
+      now += 10;
+    }
+    const during = counts();
+    expect(during.length).toBeGreaterThanOrEqual(3);
+    expect(during.length).toBeLessThanOrEqual(4);
+    for (let i = 1; i < during.length; i++) expect(during[i]!.at - during[i - 1]!.at).toBeGreaterThanOrEqual(200);
+    // Quiet: the window still open ends with its changes held; the next one, with none, has the count.
+    heard.length = 0;
+    vi.advanceTimersByTime(100);
+    expect(heard.map((h) => h.msg)).toEqual([delta('lobby', {}, 65)]);
+    heard.length = 0;
+    vi.advanceTimersByTime(1000);
+    expect(heard).toEqual([]);
+
+    // A change inside a member's part of the list is not held back: it comes with the count.
+    t.hub.signIn('Aaron', 'parley', { deliver: noop, close: noop });
+    t.hub.signIn('Zzz', 'parley', { deliver: noop, close: noop });
+    vi.advanceTimersByTime(50);
+    t.hub.signIn('Abe', 'parley', { deliver: noop, close: noop });
+    vi.advanceTimersByTime(50);
+    expect(heard.map((h) => h.msg)).toEqual([
+      delta('lobby', { joined: [toMemberOf(t.hub.findByName('Aaron')!)] }, 67),
+      delta('lobby', { joined: [toMemberOf(t.hub.findByName('Abe')!)] }, 68),
+    ]);
   });
 
   it('turns small again below the threshold: everyone gets the whole list', () => {

@@ -11,12 +11,18 @@ export interface PresenceOptions {
   largeFlushMs: number;
   /** Members in a large room's roomJoined, and a `members` request's default page. */
   firstPage: number;
+  /**
+   * While a large room keeps changing, how often the members whose part of the list did not
+   * change hear the new count. When the room goes quiet, the count goes out with the next window.
+   */
+  largeCountMs: number;
 }
 
 export const presenceDefaults: PresenceOptions = {
   fullPresenceMax: 250,
   largeFlushMs: 250,
   firstPage: 100,
+  largeCountMs: 1000,
 };
 
 /** A large room turns small again only below this share of the threshold, so it cannot flap. */
@@ -45,8 +51,9 @@ interface RoomState {
   readonly through: Map<Session, string>;
   pending: Map<string, Pending> | null;
   timer: { cancel(): void } | null;
-  /** The member count the room's members last heard. */
+  /** The member count the room's members last heard, and when (Date.now()). */
   lastCount: number;
+  lastCountAt: number;
   /**
    * A large room's first page, as members and as JSON, shared by every roomJoined until a change
    * touches it: in a sign-in storm thousands of joiners get the same page.
@@ -118,6 +125,7 @@ export class Presence {
         pending: null,
         timer: null,
         lastCount: 0,
+        lastCountAt: 0,
         firstPage: null,
       };
       this.#rooms.set(room, state);
@@ -206,12 +214,12 @@ export class Presence {
     });
   }
 
-  /** Sends every pending change now (tests, and before shutdown). */
+  /** Sends every pending change and count now (tests, and before shutdown). */
   flush(): void {
     for (const [room, state] of this.#rooms) {
-      if (state.pending) {
+      if (state.pending || state.timer) {
         this.#cancel(state);
-        this.#flush(room, state);
+        this.#flush(room, state, true);
       }
     }
   }
@@ -264,6 +272,11 @@ export class Presence {
     const had = state.pending.get(session.id);
     const wasThere = had ? had.wasThere : kind !== 'join';
     state.pending.set(session.id, { session, key, wasThere, gone: kind === 'leave' });
+    this.#schedule(room, state);
+  }
+
+  /** Opens a window, unless one is open: its end sends what changed in it. */
+  #schedule(room: string, state: RoomState): void {
     if (state.timer === null) {
       if (state.large) {
         const timer = setTimeout(() => {
@@ -294,15 +307,28 @@ export class Presence {
     state.timer = null;
   }
 
-  #flush(room: string, state: RoomState): void {
+  #flush(room: string, state: RoomState, force = false): void {
     state.timer = null;
     const pending = state.pending;
     state.pending = null;
-    if (!pending || this.#rooms.get(room) !== state) return;
-    const entries = [...pending.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    if (this.#rooms.get(room) !== state) return;
+    const entries = pending ? [...pending.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) : [];
     const count = state.sorted.length;
-    const countChanged = count !== state.lastCount;
-    state.lastCount = count;
+    const now = Date.now();
+    let countChanged = count !== state.lastCount;
+    if (countChanged && state.large && !force && entries.length > 0 && now - state.lastCountAt < this.#opts.largeCountMs) {
+      // A large room in a storm of joins: a count-only frame to every member each window would
+      // be most of the storm's writes. Members whose part of the list changed get the count with
+      // the change; the rest hear it once per largeCountMs, or one window after the room goes
+      // quiet (this follow-up window has nothing pending unless more changes come).
+      countChanged = false;
+      this.#schedule(room, state);
+    }
+    if (countChanged) {
+      state.lastCount = count;
+      state.lastCountAt = now;
+    }
+    if (entries.length === 0 && !countChanged) return;
     const frames = new Map<number, Outbound | null>();
     const frameFor = (n: number): Outbound | null => {
       let out = frames.get(n);
