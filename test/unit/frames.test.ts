@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ServerMessage } from '../../src/protocol/protocol.js';
@@ -130,5 +131,26 @@ describe('pre-framed sends', () => {
     expect(() => {
       sendOutbound(ws, pong(2));
     }).not.toThrow();
+  });
+});
+
+describe('masking', () => {
+  it('ws masks and unmasks with the native bufferutil add-on, not its JavaScript fallback', async () => {
+    // Unmasking every client frame in JavaScript was a tenth of the server's time relaying 1.1 KB
+    // signals (docs/PERFORMANCE.md); a missing or unloadable add-on would silently bring it back.
+    const require = createRequire(import.meta.url);
+    const native = require('bufferutil') as { mask: unknown };
+    const fallback = require('bufferutil/fallback') as { mask: unknown };
+    expect(native.mask).not.toBe(fallback.mask);
+    // A long frame, masked by the client and unmasked by the server, arrives intact.
+    const { ws, client } = await pair();
+    const text = `${'0123456789abcdef'.repeat(300)}é`;
+    const got = new Promise<string>((r) => {
+      ws.once('message', (data) => {
+        r((data as Buffer).toString('utf8'));
+      });
+    });
+    client.send(text);
+    expect(await got).toBe(text);
   });
 });
