@@ -4,6 +4,8 @@
  * process) and, interleaved in the same run with the same pages and the same RTCPeerConnection
  * code, for the floor: no server, SDP and ICE handed from page to page by the bench through a
  * Playwright binding. See bench/callPage.ts for the in-page half and the negotiation flow.
+ * A third mode, interleaved with the two, calls through the real built web app (dist/client, served
+ * by the same Parley child) the way a user does; see bench/callApp.ts.
  *
  * Must run in a loopback-only network namespace so that every ICE candidate is 127.0.0.1;
  * bench/run.ts starts it that way. Standalone:
@@ -16,7 +18,8 @@ import { loadavg, networkInterfaces } from 'node:os';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { SignalData } from '../src/protocol/protocol.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/e2e/chromium.js';
-import { type CallBench, installCallPage, type Side } from './callPage.js';
+import { appCall, appClock, type AppUser, openAppUser, requireBuiltApp, waitForMember } from './callApp.js';
+import { type CallBench, installCallPage } from './callPage.js';
 import { freePort, median, ROOT, type RunningServer, startServer } from './lib.js';
 
 const FRAME_TIMEOUT_MS = 20_000;
@@ -28,6 +31,11 @@ export interface CallSample {
   calleeMs: number;
   /** Every mark of both pages, ms after T0 (prefixed caller./callee.). */
   marks: Record<string, number>;
+  /**
+   * Web app only: main-thread long tasks of each page, [start ms after T0, duration ms], and the
+   * time they overlapped the span from T0 to that page's first frame.
+   */
+  longTasks?: { caller: [number, number][]; callee: [number, number][]; callerMs: number; calleeMs: number };
 }
 
 export interface CallSeries {
@@ -39,6 +47,8 @@ export interface CallSeries {
   /** Median over calls of the later side's ICE+DTLS 'connected': the signaling part of the setup. */
   medianConnectedMs: number;
   medianMarks: Record<string, number>;
+  /** Web app only: median over calls of each page's long-task time between T0 and its first frame. */
+  medianLongTaskMs?: { caller: number; callee: number };
 }
 
 export interface CallSetupResult {
@@ -56,6 +66,13 @@ export interface CallSetupResult {
   floor: CallSeries;
   /** Both connections in one page, no relay: what the floor would be with zero signaling latency. */
   local: CallSeries;
+  /**
+   * The real web app on both sides (bench/callApp.ts): T0 is the click on the callee's accept
+   * button, so its getUserMedia and the perfect-negotiation flow are inside the span.
+   */
+  app: CallSeries;
+  /** Callee app page clock minus caller app page clock, ms. */
+  appClockSkewMs: number;
   loadavg: number[];
 }
 
@@ -101,7 +118,13 @@ function launch(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] });
 }
 
-function sample(caller: Side, callee: Side, t0: number): CallSample {
+/** What sample() needs of a side; bench/callPage.ts's Side and bench/callApp.ts's AppSide both have it. */
+interface Seen {
+  firstFrameAt: number;
+  marks: Record<string, number>;
+}
+
+function sample(caller: Seen, callee: Seen, t0: number): CallSample {
   const marks: Record<string, number> = {};
   for (const [side, s] of [
     ['caller', caller],
@@ -127,7 +150,23 @@ function series(samples: CallSample[]): CallSeries {
       samples.map((s) => Math.max(s.marks['caller.connected'] ?? NaN, s.marks['callee.connected'] ?? NaN)),
     ),
     medianMarks,
+    ...(samples.every((s) => s.longTasks)
+      ? {
+          medianLongTaskMs: {
+            caller: median(samples.map((s) => s.longTasks!.callerMs)),
+            callee: median(samples.map((s) => s.longTasks!.calleeMs)),
+          },
+        }
+      : {}),
   };
+}
+
+/** Long tasks relative to T0, and how much of them fell between T0 and `endMs` (ms after T0). */
+function stalls(tasks: [number, number][], t0: number, endMs: number): { list: [number, number][]; inSpanMs: number } {
+  const list = tasks.map(([start, duration]): [number, number] => [start - t0, duration]);
+  let inSpanMs = 0;
+  for (const [start, duration] of list) inSpanMs += Math.max(0, Math.min(start + duration, endMs) - Math.max(start, 0));
+  return { list, inSpanMs };
 }
 
 /** The address field of a candidate line: "candidate:<foundation> <component> <proto> <prio> <address> …". */
@@ -136,6 +175,8 @@ function candidateAddress(line: string): string {
 }
 
 export async function callSetup(calls: number, warmupCalls = 1): Promise<CallSetupResult> {
+  // Before anything starts: the web-app mode needs the build, and saying so beats a blank page.
+  requireBuiltApp(ROOT);
   const interfaces = Object.keys(networkInterfaces());
   let parleyServer: RunningServer | null = null;
   let page: { server: Server; url: string } | null = null;
@@ -173,9 +214,23 @@ export async function callSetup(calls: number, warmupCalls = 1): Promise<CallSet
     await on(caller, 'connect', wsUrl, 'caller');
     const { id: calleeId } = await on(callee, 'connect', wsUrl, 'callee');
 
+    // The web app: two more contexts, served by the same Parley child (WEB_ROOT is dist/client).
+    // Names differ from the protocol pages' ("caller", "callee"): names are unique in a room.
+    const appErrors: string[] = [];
+    const appUrl = `http://127.0.0.1:${parleyServer.port}/`;
+    const noteError = (message: string) => {
+      appErrors.push(message);
+      log(`  app page: ${message}`);
+    };
+    const appCaller: AppUser = await openAppUser(browser, appUrl, 'alice', noteError);
+    const appCallee: AppUser = await openAppUser(browser, appUrl, 'bob', noteError);
+    await waitForMember(appCaller, appCallee.name);
+    const [ca, cb] = await Promise.all([appClock(appCaller), appClock(appCallee)]);
+    const appClockSkewMs = cb - ca;
+
     const candidates: string[] = [];
     const via = new Set<string>();
-    const collect = (x: Side, y: Side) => {
+    const collect = (x: { candidates: string[]; via: string }, y: { candidates: string[]; via: string }) => {
       candidates.push(...x.candidates, ...y.candidates);
       via.add(x.via).add(y.via);
     };
@@ -205,19 +260,33 @@ export async function callSetup(calls: number, warmupCalls = 1): Promise<CallSet
       return sample(x, y, x.t0!);
     };
 
+    const webAppCall = async (): Promise<CallSample> => {
+      const [x, y] = await appCall(appCaller, appCallee, FRAME_TIMEOUT_MS);
+      collect(x, y);
+      const s = sample(x, y, y.t0!);
+      const a = stalls(x.longTasks, y.t0!, s.callerMs);
+      const b = stalls(y.longTasks, y.t0!, s.calleeMs);
+      return { ...s, longTasks: { caller: a.list, callee: b.list, callerMs: a.inSpanMs, calleeMs: b.inSpanMs } };
+    };
+
     const parley: CallSample[] = [];
     const floor: CallSample[] = [];
     const local: CallSample[] = [];
-    // Interleaved, alternating which goes first, so drift in machine load lands on both.
+    const app: CallSample[] = [];
+    const run = { parley: parleyCall, floor: floorCall, local: localCall, app: webAppCall };
+    // Interleaved, alternating which goes first, so drift in machine load lands on all of them.
     for (let i = -warmupCalls; i < calls; i++) {
-      const order = i % 2 === 0 ? (['parley', 'floor', 'local'] as const) : (['local', 'floor', 'parley'] as const);
+      const order =
+        i % 2 === 0 ? (['parley', 'floor', 'local', 'app'] as const) : (['app', 'local', 'floor', 'parley'] as const);
       for (const kind of order) {
-        const s = kind === 'parley' ? await parleyCall() : kind === 'floor' ? await floorCall() : await localCall();
+        const s = await run[kind]();
         const label = i < 0 ? 'warm-up' : `call ${i + 1}/${calls}`;
         log(`  ${label} ${kind.padEnd(6)} caller ${s.callerMs.toFixed(1)} ms, callee ${s.calleeMs.toFixed(1)} ms`);
-        if (i >= 0) ({ parley, floor, local })[kind].push(s);
+        if (i >= 0) ({ parley, floor, local, app })[kind].push(s);
       }
     }
+    // A console error in the app would mean the figures are of a call that went wrong somewhere.
+    if (appErrors.length > 0) throw new Error(`the web app reported errors: ${appErrors.join(' | ')}`);
 
     return {
       calls,
@@ -231,6 +300,8 @@ export async function callSetup(calls: number, warmupCalls = 1): Promise<CallSet
       parley: series(parley),
       floor: series(floor),
       local: series(local),
+      app: series(app),
+      appClockSkewMs,
       loadavg: loadavg(),
     };
   } finally {
