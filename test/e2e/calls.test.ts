@@ -35,6 +35,52 @@ describe('calls in the browser', () => {
     e2e.watch.assertClean();
   });
 
+  it('the caller prepares its connection while the call rings; the offer leaves only after the accept', async () => {
+    const [a, b] = await e2e.pair();
+    // Every frame alice's page sends and every message it receives, in order.
+    await a.page.evaluate(() => {
+      const log: string[] = [];
+      (window as unknown as { __frames: string[] }).__frames = log;
+      const send = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'send')!.value as (this: WebSocket, data: string) => void;
+      WebSocket.prototype.send = function (this: WebSocket, data: string) {
+        const msg = JSON.parse(data) as { type: string; data?: { description?: { type: string } } };
+        log.push(`sent ${msg.type}${msg.data?.description ? `:${msg.data.description.type}` : ''}`);
+        send.call(this, data);
+      };
+      const hook = (window as unknown as { __parleyTest: { app: { signaling: { events: { on(e: 'message', f: (m: { type: string }) => void): void } } } } }).__parleyTest;
+      hook.app.signaling.events.on('message', (m) => log.push(`got ${m.type}`));
+    });
+    const frames = () => a.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
+    const pcState = () =>
+      a.page.evaluate(() => {
+        const pc = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc();
+        return { local: pc?.localDescription?.type ?? null, remote: pc?.remoteDescription?.type ?? null };
+      });
+    await a.call('bob', 'video');
+    await b.waitForCallState('incoming');
+    // While it rings, alice's offer is made and waiting; nothing of it has gone out.
+    await expect.poll(pcState).toEqual({ local: 'offer', remote: null });
+    expect((await frames()).filter((f) => f.startsWith('sent signal'))).toEqual([]);
+    await b.page.getByTestId('accept-video').click();
+    await a.waitForCallState('active');
+    await b.waitForCallState('active');
+    await expectMediaFlowing(a);
+    await expectMediaFlowing(b);
+    const log = await frames();
+    // (The app sends the held signals while it handles callAccepted, before this log's own
+    // listener sees that message, so order is checked by the server instead: a signal before the
+    // accept would have been answered with an error.)
+    const firstSignal = log.findIndex((f) => f.startsWith('sent signal'));
+    expect(firstSignal).toBeGreaterThan(log.indexOf('got callRinging'));
+    // The held offer goes first, then the candidates gathered while it rang; one offer in all.
+    expect(log[firstSignal]).toBe('sent signal:offer');
+    expect(log.filter((f) => f === 'sent signal:offer')).toHaveLength(1);
+    expect(log).not.toContain('got error');
+    await a.page.getByTestId('hangup').click();
+    await b.waitForCallState('ended');
+    e2e.watch.assertClean();
+  });
+
   it('on a phone: incoming call, voice answer, caller hangs up', async () => {
     const phone = { viewport: { width: 360, height: 640 } };
     const [a, b] = await e2e.pair(phone, phone);

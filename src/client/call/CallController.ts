@@ -6,6 +6,7 @@ import type {
   IceServer,
   Member,
   ServerMessage,
+  SignalData,
 } from '../../protocol/protocol.js';
 import { PeerSession, type PeerNote } from '../rtc/PeerSession.js';
 import type { SignalingClient, WelcomeMessage } from '../signaling/SignalingClient.js';
@@ -138,6 +139,11 @@ export class CallController {
   readonly #ring: Ringtone;
   readonly #devices: DeviceChoice;
   #session: PeerSession | null = null;
+  /**
+   * The caller's signals from a connection prepared while the call rings, held until the callee
+   * accepts (the server refuses signals before that); null once they may go out.
+   */
+  #held: SignalData[] | null = null;
   #iceServers: IceServer[] = [];
   #inviteRef: string | null = null;
   #cancelWhenRinging = false;
@@ -445,6 +451,7 @@ export class CallController {
           return;
         }
         this.#set({ callId: msg.callId, ringing: true });
+        this.#prepare();
         return;
       case 'callIncoming':
         if (this.busy) {
@@ -465,6 +472,12 @@ export class CallController {
         return;
       case 'callAccepted':
         if (msg.callId !== v.callId || (v.state !== 'outgoing' && v.state !== 'incoming')) return;
+        if (this.#session && msg.media !== v.media) {
+          // Prepared for video, answered with voice: start again without the camera.
+          this.#session.close();
+          this.#session = null;
+          this.#held = null;
+        }
         this.#startMedia(msg.media);
         return;
       case 'callEnded':
@@ -546,22 +559,73 @@ export class CallController {
       local = new MediaStream(local.getTracks());
     }
     const peer = v.peer;
-    const callId = v.callId;
     this.#setState('connecting', {
       media,
       local,
       camOn: media === 'video' && (local?.getVideoTracks().length ?? 0) > 0,
       peerVideo: media === 'video',
     });
-    const session = new PeerSession({
+    const prepared = this.#session;
+    const session = prepared ?? this.#newSession(peer, self.id, v.callId, v.role === 'callee');
+    this.#session = session;
+    const held = this.#held;
+    this.#held = null;
+    for (const data of held ?? []) this.#sendSignal(v.callId, data);
+    this.#dropFiles();
+    if (peer.kind === 'parley') {
+      import('./FileTransfers.js').then(
+        ({ FileTransfers }) => {
+          if (this.#session !== session) return;
+          this.files.value = new FileTransfers({
+            channel: () => session.filesChannel,
+            listen: (handler) => {
+              session.listenFiles(handler);
+            },
+          });
+        },
+        (error: unknown) => {
+          // The chunk could not be fetched (a deploy replaced it): the call works without files.
+          console.warn('file transfer unavailable', error);
+        },
+      );
+    }
+    if (prepared) return;
+    if (v.role === 'callee') session.addStreamWithAnswer(local, 3000);
+    else if (local) session.addStream(local);
+  }
+
+  /**
+   * The caller, while the call rings: builds the connection with the local media and lets it make
+   * its offer and gather candidates, held until the accept. What used to start at the accept
+   * (creating the connection, negotiationneeded, the offer, host candidates) is then done by the
+   * time the callee says yes. Only towards Parley apps: the legacy ones expect the offer after
+   * their own accept, as before.
+   */
+  #prepare(): void {
+    const v = this.#v;
+    const self = this.#sig.user.value;
+    if (this.#session || v.role !== 'caller' || v.state !== 'outgoing' || v.callId === null) return;
+    if (!v.peer || v.peer.kind !== 'parley' || !v.local || !self) return;
+    this.#held = [];
+    this.#session = this.#newSession(v.peer, self.id, v.callId, false);
+    this.#session.addStream(v.local);
+  }
+
+  #sendSignal(callId: string | null, data: SignalData): void {
+    if (callId !== null && !this.#v.signalingLost) this.#sig.send({ type: 'signal', callId, data });
+  }
+
+  #newSession(peer: Member, selfId: string, callId: string | null, answerFirst: boolean): PeerSession {
+    const session: PeerSession = new PeerSession({
       // Roles come from server ids, never from who clicked. Legacy apps cannot roll back an
       // offer, so against them we always yield.
-      polite: peer.kind !== 'parley' || self.id < peer.id,
+      polite: peer.kind !== 'parley' || selfId < peer.id,
       iceServers: this.#iceServers,
       dataChannel: peer.kind === 'parley',
-      answerFirst: v.role === 'callee',
+      answerFirst,
       send: (data) => {
-        if (callId !== null && !this.#v.signalingLost) this.#sig.send({ type: 'signal', callId, data });
+        if (this.#session === session && this.#held !== null) this.#held.push(data);
+        else this.#sendSignal(callId, data);
       },
       onTrack: (stream) => {
         if (this.#session === session) this.#set({ remote: stream });
@@ -589,27 +653,7 @@ export class CallController {
         this.#set({ error: { kind: 'setup', detail: message } });
       },
     });
-    this.#session = session;
-    this.#dropFiles();
-    if (peer.kind === 'parley') {
-      import('./FileTransfers.js').then(
-        ({ FileTransfers }) => {
-          if (this.#session !== session) return;
-          this.files.value = new FileTransfers({
-            channel: () => session.filesChannel,
-            listen: (handler) => {
-              session.listenFiles(handler);
-            },
-          });
-        },
-        (error: unknown) => {
-          // The chunk could not be fetched (a deploy replaced it): the call works without files.
-          console.warn('file transfer unavailable', error);
-        },
-      );
-    }
-    if (v.role === 'callee') session.addStreamWithAnswer(local, 3000);
-    else if (local) session.addStream(local);
+    return session;
   }
 
   #announceMedia(): void {
@@ -627,6 +671,7 @@ export class CallController {
     this.stats.stop();
     const session = this.#session;
     this.#session = null;
+    this.#held = null;
     session?.close();
     this.files.value?.disconnect();
     stopStream(this.#v.local);
