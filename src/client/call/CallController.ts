@@ -624,7 +624,9 @@ export class CallController {
       dataChannel: peer.kind === 'parley',
       answerFirst,
       send: (data) => {
-        if (this.#session === session && this.#held !== null) this.#held.push(data);
+        // A connection that was dropped (a prepared one replaced at a voice-only answer) says nothing.
+        if (this.#session !== session) return;
+        if (this.#held !== null) this.#held.push(data);
         else this.#sendSignal(callId, data);
       },
       onTrack: (stream) => {

@@ -25,6 +25,11 @@ interface WsInternals {
   _sender?: { _state?: unknown; _queue?: unknown[]; _firstFragment?: unknown } | null;
 }
 
+/** The connection beneath `ws` (ws 8 keeps it as `_socket`); null once it has closed. */
+export function socketOf(ws: WebSocket): Socket | null {
+  return (ws as unknown as WsInternals)._socket ?? null;
+}
+
 /** Sender's idle state in ws 8 (lib/sender.js: DEFAULT = 0). */
 const SENDER_IDLE = 0;
 
@@ -102,7 +107,7 @@ export function frameOf(out: Outbound): Buffer {
 /** Whether a pre-built frame may go straight to the socket under `ws` right now. */
 export function canWriteFrame(ws: WebSocket): boolean {
   const internals = ws as unknown as WsInternals;
-  const socket = internals._socket;
+  const socket = socketOf(ws);
   const sender = internals._sender;
   return (
     socket != null &&
@@ -169,7 +174,7 @@ function coalesce(socket: Socket): void {
 export function sendOutbound(ws: WebSocket, out: Outbound): void {
   if (ws.readyState !== ws.OPEN) return;
   if (canWriteFrame(ws)) {
-    const socket = (ws as unknown as WsInternals)._socket!;
+    const socket = socketOf(ws)!;
     coalesce(socket);
     if (out.parts) {
       const [before, after] = framePartsOf(out as Outbound & { parts: SharedBody });

@@ -1,10 +1,5 @@
-import type { Socket } from 'node:net';
 import type { WebSocket, WebSocketServer } from 'ws';
-
-/** What ws keeps of the connection underneath (ws 8); null once it has closed. */
-interface WithSocket {
-  _socket?: Socket | null;
-}
+import { socketOf } from './frames.js';
 
 /**
  * Each client's `bytesRead` when it was last pinged. If nothing has arrived by the next ping, not
@@ -23,8 +18,8 @@ const readAtPing = new WeakMap<WebSocket, number>();
 export function startHeartbeat(wss: WebSocketServer, intervalMs: number): () => void {
   const timer = setInterval(() => {
     for (const ws of wss.clients) {
-      const socket = (ws as unknown as WithSocket)._socket;
-      if (socket == null || ws.readyState !== ws.OPEN) continue;
+      const socket = socketOf(ws);
+      if (socket === null || ws.readyState !== ws.OPEN) continue;
       const read = socket.bytesRead;
       if (readAtPing.get(ws) === read) {
         ws.terminate();
