@@ -496,6 +496,36 @@ describe('large rooms', () => {
     ]);
   });
 
+  it('the bigger a large room, the less often its count goes out in a storm: at most largeCountRate count frames a second', () => {
+    fakeTimers();
+    // 200 count frames a second: with 20 members the count may go every 100 ms, with 100 every 500 ms.
+    const t = setup({ presence: { fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 100, largeCountRate: 200 } });
+    t.users('Alice', 'Bob', 'Carol', 'Dave');
+    let now = 0;
+    const heard: { at: number; msg: ServerMessage }[] = [];
+    t.hub.signIn('Watcher', 'parley', { deliver: (out) => heard.push({ at: now, msg: out.msg }), close: noop });
+    vi.advanceTimersByTime(1000);
+    heard.length = 0;
+
+    // One join every 10 ms for 1.5 s (the room grows from 5 to 155); windows end every 50 ms.
+    for (let i = 0; i < 150; i++) {
+      t.hub.signIn(`Zz${String(i).padStart(3, '0')}`, 'parley', { deliver: noop, close: noop });
+      vi.advanceTimersByTime(10);
+      now += 10;
+    }
+    const during = heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : []));
+    // Every 100 ms (largeCountMs alone) would be 15 frames; the rate allows 4 (at 50, 150, 350, 750 ms).
+    expect(during.length).toBeGreaterThanOrEqual(3);
+    expect(during.length).toBeLessThanOrEqual(5);
+    for (let i = 1; i < during.length; i++) {
+      expect(during[i]!.at - during[i - 1]!.at).toBeGreaterThanOrEqual(Math.max(100, (1000 * during[i]!.count) / 200));
+    }
+    // Quiet: the last count still comes one window after the last change.
+    heard.length = 0;
+    vi.advanceTimersByTime(100);
+    expect(heard.map((h) => h.msg)).toEqual([delta('lobby', {}, 155)]);
+  });
+
   it('turns small again below the threshold: everyone gets the whole list', () => {
     const t = large();
     const [alice, bob, carol, dave] = t.users('Alice', 'Bob', 'Carol', 'Dave');

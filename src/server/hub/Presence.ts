@@ -12,10 +12,17 @@ export interface PresenceOptions {
   /** Members in a large room's roomJoined, and a `members` request's default page. */
   firstPage: number;
   /**
-   * While a large room keeps changing, how often the members whose part of the list did not
-   * change hear the new count. When the room goes quiet, the count goes out with the next window.
+   * While a large room keeps changing, how often (at most) the members whose part of the list did
+   * not change hear the new count. When the room goes quiet, the count goes out with the next window.
    */
   largeCountMs: number;
+  /**
+   * How many count-only frames per second a large room may send while it keeps changing: a room
+   * with more members than this hears the count less often than every largeCountMs (every
+   * members / largeCountRate seconds), so a storm's count updates cost the server and the clients
+   * a bounded number of writes and reads whatever the room's size.
+   */
+  largeCountRate: number;
 }
 
 export const presenceDefaults: PresenceOptions = {
@@ -23,6 +30,7 @@ export const presenceDefaults: PresenceOptions = {
   largeFlushMs: 250,
   firstPage: 100,
   largeCountMs: 1000,
+  largeCountRate: 5000,
 };
 
 /** A large room turns small again only below this share of the threshold, so it cannot flap. */
@@ -316,10 +324,10 @@ export class Presence {
     const count = state.sorted.length;
     const now = Date.now();
     let countChanged = count !== state.lastCount;
-    if (countChanged && state.large && !force && entries.length > 0 && now - state.lastCountAt < this.#opts.largeCountMs) {
+    if (countChanged && state.large && !force && entries.length > 0 && now - state.lastCountAt < this.#countEvery(count)) {
       // A large room in a storm of joins: a count-only frame to every member each window would
       // be most of the storm's writes. Members whose part of the list changed get the count with
-      // the change; the rest hear it once per largeCountMs, or one window after the room goes
+      // the change; the rest hear it once per #countEvery, or one window after the room goes
       // quiet (this follow-up window has nothing pending unless more changes come).
       countChanged = false;
       this.#schedule(room, state);
@@ -348,6 +356,11 @@ export class Presence {
       const out = frameFor(n);
       if (out) member.send(out);
     }
+  }
+
+  /** How long a large room of `members` holds a count-only update while it keeps changing, in ms. */
+  #countEvery(members: number): number {
+    return Math.max(this.#opts.largeCountMs, (1000 * members) / this.#opts.largeCountRate);
   }
 
   #delta(room: string, count: number, entries: readonly Pending[], n: number): Outbound {
