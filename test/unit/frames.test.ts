@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ServerMessage } from '../../src/protocol/protocol.js';
 import { Outbound } from '../../src/server/hub/Session.js';
-import { canWriteFrame, frameOf, sendOutbound, textFrame } from '../../src/server/transport/frames.js';
+import { canWriteFrame, frameOf, sendOutbound, textFrame, withVerbatimData } from '../../src/server/transport/frames.js';
 
 /** A ws server and a connected ws client; resolves with the server's side of the socket too. */
 async function pair(serverOptions: { perMessageDeflate?: boolean } = {}, clientDeflate = false) {
@@ -82,6 +82,22 @@ describe('pre-framed sends', () => {
     expect(textFrame('y'.repeat(70_000)).subarray(1, 10)).toEqual(
       Buffer.from([127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]),
     );
+  });
+
+  it('frames a relayed signal with its data as the sender wrote it, at every length class', () => {
+    // Spacing and key order as a client might send them, and text whose UTF-8 is longer than its
+    // JavaScript length, so that each part of the frame lands at its byte offset.
+    for (const sdp of ['v=0\r\n', 'é😀'.repeat(20), 'a=x\r\n'.repeat(40), 'ü'.repeat(40_000)]) {
+      const data = { kind: 'description' as const, description: { type: 'offer' as const, sdp } };
+      const json = `{ "description": {"sdp":${JSON.stringify(sdp)}, "type":"offer"}, "kind":"description" }`;
+      const msg: ServerMessage = { type: 'signal', callId: 'c1', from: 'u\u00e9"1', data };
+      const frame = withVerbatimData(data, json, () => frameOf(new Outbound(msg)));
+      const text = `{"type":"signal","callId":"c1","from":${JSON.stringify(msg.from)},"data":${json}}`;
+      expect(frame.equals(textFrame(text))).toBe(true);
+      expect(JSON.parse(text)).toEqual(msg);
+      // Outside a relay the same message is serialized as usual.
+      expect(frameOf(new Outbound(msg)).equals(textFrame(JSON.stringify(msg)))).toBe(true);
+    }
   });
 
   it('builds one frame per Outbound and shares it', () => {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import type { ServerMessage } from '../../protocol/protocol.js';
 import type { Outbound, SharedBody } from '../hub/Session.js';
 
 /**
@@ -35,11 +36,14 @@ const SENDER_IDLE = 0;
 
 const frames = new WeakMap<Outbound, Buffer>();
 
-/** An unmasked, final text frame carrying `text` (RFC 6455 §5.2), header and payload in one buffer. */
-export function textFrame(text: string): Buffer {
-  const length = Buffer.byteLength(text, 'utf8');
+/**
+ * Allocates an unmasked, final text frame (RFC 6455 §5.2) with a payload of `length` bytes and
+ * `extra` more bytes of room after the header, and writes its header. Returns the buffer and
+ * where the payload starts.
+ */
+function frameWithHeader(length: number, extra: number): [Buffer, number] {
   const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(headerLength + length);
+  const frame = Buffer.allocUnsafe(headerLength + extra);
   frame[0] = 0x81; // FIN + opcode 1 (text)
   if (length < 126) {
     frame[1] = length;
@@ -51,7 +55,30 @@ export function textFrame(text: string): Buffer {
     frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     frame.writeUInt32BE(length >>> 0, 6);
   }
-  frame.write(text, headerLength, 'utf8');
+  return [frame, headerLength];
+}
+
+/** An unmasked, final text frame carrying `text`, header and payload in one buffer. */
+export function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text, 'utf8');
+  const [frame, at] = frameWithHeader(length, length);
+  frame.write(text, at, 'utf8');
+  return frame;
+}
+
+/**
+ * A text frame carrying `head + body + tail`, each part encoded straight into the frame: the
+ * kilobyte-long body (a slice of the received frame) is never joined into a new string first,
+ * which for a relayed offer would copy it once more and leave it behind as garbage.
+ */
+function textFrameOfParts(head: string, body: string, tail: string): Buffer {
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const bodyBytes = Buffer.byteLength(body, 'utf8');
+  const length = headBytes + bodyBytes + Buffer.byteLength(tail, 'utf8');
+  const [frame, at] = frameWithHeader(length, length);
+  frame.write(head, at, 'utf8');
+  frame.write(body, at + headBytes, 'utf8');
+  frame.write(tail, at + headBytes + bodyBytes, 'utf8');
   return frame;
 }
 
@@ -83,22 +110,36 @@ function isPlainSignal(msg: object): boolean {
   return keys.length === 4 && keys[0] === 'type' && keys[1] === 'callId' && keys[2] === 'from' && keys[3] === 'data';
 }
 
+type SignalMessage = Extract<ServerMessage, { type: 'signal' }>;
+
+/** `out`'s message if it is the signal being relayed, whose data can be spliced in as received. */
+function relayedSignal(out: Outbound): SignalMessage | null {
+  const msg = out.msg;
+  if (relayed === null || msg.type !== 'signal' || msg.data !== relayed.data || out.parts || !isPlainSignal(msg)) return null;
+  return msg;
+}
+
+/** The text of a relayed signal before its data: what JSON.stringify writes there. */
+function signalHead(msg: SignalMessage): string {
+  return `{"type":"signal","callId":${JSON.stringify(msg.callId)},"from":${JSON.stringify(msg.from)},"data":`;
+}
+
 /** The JSON text of `out`: its signal data spliced in as received when there is such text. */
 function jsonOf(out: Outbound): string {
-  const msg = out.msg;
-  if (relayed !== null && msg.type === 'signal' && msg.data === relayed.data && !out.parts && isPlainSignal(msg)) {
-    return `{"type":"signal","callId":${JSON.stringify(msg.callId)},"from":${JSON.stringify(msg.from)},"data":${relayed.json}}`;
-  }
-  return out.json;
+  const signal = relayedSignal(out);
+  return signal ? `${signalHead(signal)}${relayed!.json}}` : out.json;
 }
 
 /** The complete frame for `out`, built on first use and shared by every recipient. */
 export function frameOf(out: Outbound): Buffer {
   // A signal goes to one peer: caching its frame would only cost a WeakMap entry.
-  if (out.msg.type === 'signal') return textFrame(jsonOf(out));
+  if (out.msg.type === 'signal') {
+    const signal = relayedSignal(out);
+    return signal ? textFrameOfParts(signalHead(signal), relayed!.json, '}') : textFrame(out.json);
+  }
   let frame = frames.get(out);
   if (frame === undefined) {
-    frame = textFrame(jsonOf(out));
+    frame = textFrame(out.json);
     frames.set(out, frame);
   }
   return frame;
@@ -130,20 +171,8 @@ export function framePartsOf(out: Outbound & { parts: SharedBody }): [Buffer, Bu
   const { head, bodyBytes, tail } = out.parts;
   const headBytes = Buffer.byteLength(head, 'utf8');
   const length = headBytes + bodyBytes.length + Buffer.byteLength(tail, 'utf8');
-  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const before = Buffer.allocUnsafe(headerLength + headBytes);
-  before[0] = 0x81;
-  if (length < 126) {
-    before[1] = length;
-  } else if (length < 65536) {
-    before[1] = 126;
-    before.writeUInt16BE(length, 2);
-  } else {
-    before[1] = 127;
-    before.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    before.writeUInt32BE(length >>> 0, 6);
-  }
-  before.write(head, headerLength, 'utf8');
+  const [before, at] = frameWithHeader(length, headBytes);
+  before.write(head, at, 'utf8');
   return [before, Buffer.from(tail, 'utf8')];
 }
 
