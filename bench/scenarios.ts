@@ -289,19 +289,32 @@ async function setUpPairs(server: RunningServer, pairs: number): Promise<Endpoin
 
 export async function relay(
   server: RunningServer,
-  options: { pairs: number; rates: number[]; phaseMs: number; saturationWindow: number },
+  options: {
+    pairs: number;
+    rates: number[];
+    phaseMs: number;
+    /**
+     * Each fixed-rate phase first runs this long at its rate, unmeasured: the servers' code
+     * warming up in the JIT, and the step from the previous rate, otherwise make the first
+     * fraction of a second the slowest 1% of the phase (its p99) on every server alike.
+     */
+    warmupMs: number;
+    saturationWindow: number;
+  },
 ): Promise<RelayPhase[]> {
   const endpoints = await setUpPairs(server, options.pairs);
   await sleep(300);
   let latency = new Latency();
   let delivered = 0;
+  /** Frames stamped before this (the warm-up's) are counted as delivered but not timed. */
+  let timedFrom = 0;
   let onDelivered: ((to: number) => void) | null = null;
   endpoints.forEach((ep, i) => {
     ep.ws.removeAllListeners('message');
     ep.ws.on('message', (data: Buffer) => {
       const t = readStamp(data, MARK);
       if (Number.isNaN(t)) return;
-      latency.add(performance.now() - t);
+      if (t >= timedFrom) latency.add(performance.now() - t);
       delivered++;
       onDelivered?.(i);
     });
@@ -314,9 +327,10 @@ export async function relay(
   for (const rate of [...options.rates, 'saturation' as const]) {
     latency = new Latency();
     delivered = 0;
+    timedFrom = 0;
     let sent = 0;
-    const cpu0 = server.cpuMs();
-    const t0 = performance.now();
+    let cpu0 = server.cpuMs();
+    let t0 = performance.now();
     let tEnd: number;
     if (rate === 'saturation') {
       let running = true;
@@ -336,14 +350,28 @@ export async function relay(
       running = false;
       tEnd = performance.now();
     } else {
+      // The warm-up, then the measured phase, at the same rate without a pause between them.
       let next = 0;
-      while (performance.now() - t0 < options.phaseMs) {
-        const due = Math.floor(((performance.now() - t0) * rate) / 1000) - sent;
+      let warm = 0;
+      const tWarm = performance.now();
+      const sendDue = (since: number, already: number): number => {
+        const due = Math.floor(((performance.now() - since) * rate) / 1000) - already;
         for (let k = 0; k < due; k++) {
           sendFrom(next);
           next = (next + 1) % endpoints.length;
-          sent++;
         }
+        return Math.max(0, due);
+      };
+      while (performance.now() - tWarm < options.warmupMs) {
+        warm += sendDue(tWarm, warm);
+        await sleep(1);
+      }
+      t0 = performance.now();
+      timedFrom = t0;
+      delivered -= warm;
+      cpu0 = server.cpuMs();
+      while (performance.now() - t0 < options.phaseMs) {
+        sent += sendDue(t0, sent);
         await sleep(1);
       }
       tEnd = performance.now();
