@@ -454,30 +454,37 @@ describe('large rooms', () => {
     expect(alice!.sink.all('members').at(-1)).toEqual(delta('lobby', {}, 7));
   });
 
-  it('in a storm of joins, members whose part did not change hear the count once per largeCountMs, and the last count once it is quiet', () => {
+  /**
+   * A large room whose member Watcher has a list that reaches "Bob", then `joins` joins 10 ms apart,
+   * all named after Bob (outside Watcher's part of the list). Returns the counts Watcher heard
+   * during the storm, with when, and what it hears from then on.
+   */
+  function storm(presence: NonNullable<HubOptions['presence']>, joins: number) {
     fakeTimers();
-    const t = setup({ presence: { fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 200 } });
+    const t = setup({ presence });
     t.users('Alice', 'Bob', 'Carol', 'Dave');
     let now = 0;
     const heard: { at: number; msg: ServerMessage }[] = [];
-    // Its list reaches "Bob": every join below is after that, outside its part of the list.
     t.hub.signIn('Watcher', 'parley', { deliver: (out) => heard.push({ at: now, msg: out.msg }), close: noop });
     vi.advanceTimersByTime(1000);
     heard.length = 0;
-    const counts = () => heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : []));
-
-    // One join every 10 ms for 600 ms; windows end every 50 ms.
-    for (let i = 0; i < 60; i++) {
-      t.hub.signIn(`Zz${String(i).padStart(2, '0')}`, 'parley', { deliver: noop, close: noop });
+    for (let i = 0; i < joins; i++) {
+      t.hub.signIn(`Zz${String(i).padStart(3, '0')}`, 'parley', { deliver: noop, close: noop });
       vi.advanceTimersByTime(10);
       now += 10;
     }
-    const during = counts();
+    const during = heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : []));
+    heard.length = 0;
+    return { t, during, heard };
+  }
+
+  it('in a storm of joins, members whose part did not change hear the count once per largeCountMs, and the last count once it is quiet', () => {
+    // One join every 10 ms for 600 ms; windows end every 50 ms.
+    const { t, during, heard } = storm({ fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 200 }, 60);
     expect(during.length).toBeGreaterThanOrEqual(3);
     expect(during.length).toBeLessThanOrEqual(4);
     for (let i = 1; i < during.length; i++) expect(during[i]!.at - during[i - 1]!.at).toBeGreaterThanOrEqual(200);
     // Quiet: the window still open ends with its changes held; the next one, with none, has the count.
-    heard.length = 0;
     vi.advanceTimersByTime(100);
     expect(heard.map((h) => h.msg)).toEqual([delta('lobby', {}, 65)]);
     heard.length = 0;
@@ -497,23 +504,12 @@ describe('large rooms', () => {
   });
 
   it('the bigger a large room, the less often its count goes out in a storm: at most largeCountRate count frames a second', () => {
-    fakeTimers();
-    // 200 count frames a second: with 20 members the count may go every 100 ms, with 100 every 500 ms.
-    const t = setup({ presence: { fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 100, largeCountRate: 200 } });
-    t.users('Alice', 'Bob', 'Carol', 'Dave');
-    let now = 0;
-    const heard: { at: number; msg: ServerMessage }[] = [];
-    t.hub.signIn('Watcher', 'parley', { deliver: (out) => heard.push({ at: now, msg: out.msg }), close: noop });
-    vi.advanceTimersByTime(1000);
-    heard.length = 0;
-
-    // One join every 10 ms for 1.5 s (the room grows from 5 to 155); windows end every 50 ms.
-    for (let i = 0; i < 150; i++) {
-      t.hub.signIn(`Zz${String(i).padStart(3, '0')}`, 'parley', { deliver: noop, close: noop });
-      vi.advanceTimersByTime(10);
-      now += 10;
-    }
-    const during = heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : []));
+    // 200 count frames a second: with 20 members the count may go every 100 ms, with 100 every
+    // 500 ms. One join every 10 ms for 1.5 s (the room grows from 5 to 155); windows end every 50 ms.
+    const { during, heard } = storm(
+      { fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 100, largeCountRate: 200 },
+      150,
+    );
     // Every 100 ms (largeCountMs alone) would be 15 frames; the rate allows 4 (at 50, 150, 350, 750 ms).
     expect(during.length).toBeGreaterThanOrEqual(3);
     expect(during.length).toBeLessThanOrEqual(5);
@@ -521,7 +517,6 @@ describe('large rooms', () => {
       expect(during[i]!.at - during[i - 1]!.at).toBeGreaterThanOrEqual(Math.max(100, (1000 * during[i]!.count) / 200));
     }
     // Quiet: the last count still comes one window after the last change.
-    heard.length = 0;
     vi.advanceTimersByTime(100);
     expect(heard.map((h) => h.msg)).toEqual([delta('lobby', {}, 155)]);
   });
