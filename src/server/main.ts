@@ -2,9 +2,24 @@
  * Parley's entry point: the only module that reads process.env and argv, and the only one that
  * handles signals. Everything else gets its settings through Config.
  */
+import { setFlagsFromString } from 'node:v8';
 import pino from 'pino';
 import { buildServer } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+
+/**
+ * No allocation-site pretenuring. V8 watches where objects are allocated, and a site whose objects
+ * mostly outlive two young-generation collections gets its later objects allocated straight in
+ * the old generation. Signing in is such a time for the sites of per-message objects (in ws, in
+ * Node's streams): every connection keeps its last one for as long as it stays quiet. Once the
+ * same sites are on the busy path of relaying, their objects land in the old generation and keep
+ * the young objects they point to (the received buffers, the text) alive through every young
+ * collection until a full one: with 120 or more signed-in users, ~0.6–1 MB survived each young
+ * collection under load instead of ~10 KB, and a full collection ran every 0.3–0.6 s
+ * (docs/PERFORMANCE.md, "Pretenuring"). The flag is read when V8 decides, so setting it here,
+ * before any connection, takes effect.
+ */
+setFlagsFromString('--no-allocation-site-pretenuring');
 
 async function main(): Promise<void> {
   let config;
