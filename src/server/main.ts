@@ -9,8 +9,8 @@ import { ConfigError, loadConfig } from './config.js';
 
 /**
  * No allocation-site pretenuring. V8 watches where objects are allocated, and a site whose objects
- * mostly outlive two young-generation collections gets its later objects allocated straight in
- * the old generation. Signing in is such a time for the sites of per-message objects (in ws, in
+ * nearly all survive their first young-generation collection gets its later objects allocated
+ * straight in the old generation. Signing in is such a time for the sites of per-message objects (in ws, in
  * Node's streams): every connection keeps its last one for as long as it stays quiet. Once the
  * same sites are on the busy path of relaying, their objects land in the old generation and keep
  * the young objects they point to (the received buffers, the text) alive through every young
