@@ -10,14 +10,14 @@ import { ConfigError, loadConfig } from './config.js';
 /**
  * No allocation-site pretenuring. V8 watches where objects are allocated, and a site whose objects
  * nearly all survive their first young-generation collection gets its later objects allocated
- * straight in the old generation. Signing in is such a time for the sites of per-message objects (in ws, in
- * Node's streams): every connection keeps its last one for as long as it stays quiet. Once the
- * same sites are on the busy path of relaying, their objects land in the old generation and keep
- * the young objects they point to (the received buffers, the text) alive through every young
- * collection until a full one: with 120 or more signed-in users, ~0.6–1 MB survived each young
- * collection under load instead of ~10 KB, and a full collection ran every 0.3–0.6 s
- * (docs/PERFORMANCE.md, "Pretenuring"). The flag is read when V8 decides, so setting it here,
- * before any connection, takes effect.
+ * straight in the old generation. A sign-in storm is such a time for the sites of per-message
+ * objects in ws and Node's streams: every connection keeps its last message's objects for as
+ * long as it stays quiet. Once those sites are on the busy path of relaying, their objects are
+ * born old and keep the young objects they point to (the received buffers, the text) alive
+ * through every young collection until a full one: with 120 or more signed-in users, ~0.6-1 MB
+ * survived each young collection under load instead of ~10 KB, and a full collection ran every
+ * 0.3-0.6 s (docs/PERFORMANCE.md, "Pretenuring"). V8 reads the flag when it decides, so setting it
+ * here, before any connection, takes effect.
  */
 setFlagsFromString('--no-allocation-site-pretenuring');
 
