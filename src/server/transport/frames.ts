@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { ServerMessage } from '../../protocol/protocol.js';
 import type { Outbound, SharedBody } from '../hub/Session.js';
 
 /**
@@ -110,32 +109,29 @@ function isPlainSignal(msg: object): boolean {
   return keys.length === 4 && keys[0] === 'type' && keys[1] === 'callId' && keys[2] === 'from' && keys[3] === 'data';
 }
 
-type SignalMessage = Extract<ServerMessage, { type: 'signal' }>;
-
-/** `out`'s message if it is the signal being relayed, whose data can be spliced in as received. */
-function relayedSignal(out: Outbound): SignalMessage | null {
+/**
+ * For the signal being relayed, the text JSON.stringify would write before its data, and the data
+ * as the sender wrote it; null for any other message.
+ */
+function relayedParts(out: Outbound): [head: string, data: string] | null {
   const msg = out.msg;
   if (relayed === null || msg.type !== 'signal' || msg.data !== relayed.data || out.parts || !isPlainSignal(msg)) return null;
-  return msg;
-}
-
-/** The text of a relayed signal before its data: what JSON.stringify writes there. */
-function signalHead(msg: SignalMessage): string {
-  return `{"type":"signal","callId":${JSON.stringify(msg.callId)},"from":${JSON.stringify(msg.from)},"data":`;
+  const head = `{"type":"signal","callId":${JSON.stringify(msg.callId)},"from":${JSON.stringify(msg.from)},"data":`;
+  return [head, relayed.json];
 }
 
 /** The JSON text of `out`: its signal data spliced in as received when there is such text. */
 function jsonOf(out: Outbound): string {
-  const signal = relayedSignal(out);
-  return signal ? `${signalHead(signal)}${relayed!.json}}` : out.json;
+  const parts = relayedParts(out);
+  return parts ? `${parts[0]}${parts[1]}}` : out.json;
 }
 
 /** The complete frame for `out`, built on first use and shared by every recipient. */
 export function frameOf(out: Outbound): Buffer {
   // A signal goes to one peer: caching its frame would only cost a WeakMap entry.
   if (out.msg.type === 'signal') {
-    const signal = relayedSignal(out);
-    return signal ? textFrameOfParts(signalHead(signal), relayed!.json, '}') : textFrame(out.json);
+    const parts = relayedParts(out);
+    return parts ? textFrameOfParts(parts[0], parts[1], '}') : textFrame(out.json);
   }
   let frame = frames.get(out);
   if (frame === undefined) {
