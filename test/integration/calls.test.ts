@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { CallMedia, SignalData } from '../../src/protocol/protocol.js';
-import { changedOf, dropAndWaitDetached, framesOf, leftOf, pingPong } from '../helpers/integration.js';
+import { rawToString } from '../../src/server/transport/heartbeat.js';
+import { changedOf, dropAndWaitDetached, framesOf, leftOf, pingPong, until } from '../helpers/integration.js';
 import { useParleyServer } from '../helpers/fixtures.js';
 import { ParleyClient } from '../helpers/parley.js';
 
@@ -159,6 +160,38 @@ describe('calls', () => {
     alice.send({ type: 'signal', callId, data: offer, ref: 'late' });
     expect((await alice.error('call_not_found', from)).ref).toBe('late');
     await pingPong(alice);
+  });
+
+  it('relays signal data as the sender wrote it, whatever its characters; other data is written anew', async () => {
+    const callId = await ring(alice, bob);
+    await accept(alice, bob, callId);
+    const texts: string[] = [];
+    bob.ws.on('message', (data: Buffer) => {
+      const text = rawToString(data);
+      if (text.startsWith('{"type":"signal"')) texts.push(text);
+    });
+    const description = (sdp: string) =>
+      `{ "description": {"sdp":${JSON.stringify(sdp)}, "type":"offer"}, "kind":"description" }`;
+    // Spacing and key order as a client might write them: ASCII only (copied byte for byte),
+    // then characters of two, three and four bytes (taken as text), then an escape that spells
+    // a plain letter.
+    const asWritten = [
+      description('v=0\r\na=x:"q" \\ {b}\r\n'),
+      description('v=0\r\ns=Café ☕ 😀\r\n'),
+      description('v=0\r\ns=\u0041\r\n'),
+    ];
+    for (const data of asWritten) alice.sendRaw(`{"data":${data}, "callId":${JSON.stringify(callId)},"type":"signal"}`);
+    // With a key the schema does not know, the validated data is written out anew, without it.
+    const extra = { kind: 'candidate', candidate: null, note: 'dropped' };
+    alice.sendRaw(JSON.stringify({ type: 'signal', callId, data: extra }));
+    await until(() => texts.length === 4);
+    const head = `{"type":"signal","callId":${JSON.stringify(callId)},"from":${JSON.stringify(alice.user!.id)},"data":`;
+    expect(texts).toEqual([
+      ...asWritten.map((data) => `${head}${data}}`),
+      `${head}{"kind":"candidate","candidate":null}}`,
+    ]);
+    await pingPong(alice);
+    await pingPong(bob);
   });
 
   it('a video invite accepted with audio only becomes an audio call', async () => {

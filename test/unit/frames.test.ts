@@ -91,9 +91,12 @@ describe('pre-framed sends', () => {
       const data = { kind: 'description' as const, description: { type: 'offer' as const, sdp } };
       const json = `{ "description": {"sdp":${JSON.stringify(sdp)}, "type":"offer"}, "kind":"description" }`;
       const msg: ServerMessage = { type: 'signal', callId: 'c1', from: 'u\u00e9"1', data };
-      const frame = withVerbatimData(data, json, () => frameOf(new Outbound(msg)));
       const text = `{"type":"signal","callId":"c1","from":${JSON.stringify(msg.from)},"data":${json}}`;
-      expect(frame.equals(textFrame(text))).toBe(true);
+      // The data as text, and as the bytes it came in.
+      for (const given of [json, Buffer.from(json, 'utf8')]) {
+        const frame = withVerbatimData(data, given, () => frameOf(new Outbound(msg)));
+        expect(frame.equals(textFrame(text))).toBe(true);
+      }
       expect(JSON.parse(text)).toEqual(msg);
       // Outside a relay the same message is serialized as usual.
       expect(frameOf(new Outbound(msg)).equals(textFrame(JSON.stringify(msg)))).toBe(true);
@@ -134,6 +137,21 @@ describe('pre-framed sends', () => {
     for (const out of outs) sendOutbound(ws, out);
     await until(() => received.length === 3);
     expect(received).toEqual(outs.map((o) => o.json));
+  });
+
+  it('falls back to ws.send for a relayed signal too, its data as received', async () => {
+    const { ws, received } = await pair({ perMessageDeflate: true }, true);
+    const data = { kind: 'candidate' as const, candidate: null };
+    const json = '{ "candidate": null, "kind": "candidate" }';
+    const msg: ServerMessage = { type: 'signal', callId: 'c1', from: 'u1', data };
+    for (const given of [json, Buffer.from(json, 'utf8')]) {
+      withVerbatimData(data, given, () => {
+        sendOutbound(ws, new Outbound(msg));
+      });
+    }
+    await until(() => received.length === 2);
+    const text = `{"type":"signal","callId":"c1","from":"u1","data":${json}}`;
+    expect(received).toEqual([text, text]);
   });
 
   it('does nothing once the socket is closing', async () => {

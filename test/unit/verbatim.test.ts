@@ -1,9 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseClientMessage } from '../../src/protocol/validate.js';
-import { verbatimMember } from '../../src/server/transport/verbatim.js';
+import { verbatimRange } from '../../src/server/transport/verbatim.js';
 
-/** verbatimMember on a signal frame's `data`, as ParleyConnection calls it. */
+/** The text of the member verbatimRange finds, as ParleyConnection takes it. */
+function verbatimMember(text: string, key: string, parsed: unknown, validated: unknown): string | null {
+  const range = verbatimRange(text, key, parsed, validated);
+  return range && text.slice(range[0], range[1]);
+}
+
+/** The text of a signal frame's `data`, as ParleyConnection finds it. */
 function dataOf(text: string): string | null {
   const parsed = JSON.parse(text) as { data?: unknown };
   const validated = parseClientMessage(text);
@@ -19,7 +25,7 @@ function validatedData(text: string): unknown {
 
 const offer = { kind: 'description', description: { type: 'offer', sdp: 'v=0\r\na=x:"quoted" \\ {brace}\r\n' } };
 
-describe('verbatimMember', () => {
+describe('verbatimRange', () => {
   it.each([
     ['a canonical frame', JSON.stringify({ type: 'signal', callId: 'c1', data: offer })],
     ['data first', JSON.stringify({ data: offer, type: 'signal', callId: 'c1', ref: 'r' })],

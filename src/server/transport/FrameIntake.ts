@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { CloseCode, ErrorCode } from '../../protocol/protocol.js';
 import type { HubLogger } from '../hub/Hub.js';
 import { RateLimiter } from './RateLimiter.js';
-import { rawLength, rawToString } from './heartbeat.js';
+import { rawBytes, rawLength } from './heartbeat.js';
 
 export interface IntakeOptions {
   maxFrameBytes: number;
@@ -15,9 +15,11 @@ export interface FrameHandler {
   /**
    * Handles one text frame that passed the limits. A returned promise holds back the frames
    * behind it until it settles, so replies keep the order of the frames. It must answer its own
-   * errors (a rejection here is only logged).
+   * errors (a rejection here is only logged). `bytes`, when given, are the frame's UTF-8 bytes
+   * as received (valid UTF-8: ws closes a connection that sends anything else, 1007), for use
+   * during the call only.
    */
-  handle(text: string, arrivedAt: number): Promise<void> | void;
+  handle(text: string, arrivedAt: number, bytes?: Buffer): Promise<void> | void;
   /** Answers a frame refused before handling (rate_limited, frame_too_large), in the protocol's own error form. */
   refuse(code: ErrorCode, message: string): void;
   /** Who is on the connection, for logs. */
@@ -91,17 +93,19 @@ export class FrameIntake extends RateLimiter {
       this.#handler.refuse(ErrorCode.frameTooLarge, `frame is larger than ${this.#opts.maxFrameBytes} bytes`);
       return;
     }
-    const text = rawToString(data);
+    const bytes = rawBytes(data);
+    const text = bytes.toString('utf8');
     if (this.#busy) {
+      // The text only: a queue of frames need not hold each one twice.
       this.#queue ??= [];
       this.#queue.push({ text, arrivedAt });
       return;
     }
-    this.#process(text, arrivedAt);
+    this.#process(text, arrivedAt, bytes);
   }
 
-  #process(text: string, arrivedAt: number): void {
-    const result = this.#handler.handle(text, arrivedAt);
+  #process(text: string, arrivedAt: number, bytes?: Buffer): void {
+    const result = this.#handler.handle(text, arrivedAt, bytes);
     if (result instanceof Promise) {
       this.#busy = result
         .catch((error: unknown) => {

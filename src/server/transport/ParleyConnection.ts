@@ -14,7 +14,7 @@ import type { Outbound, Session, SessionSink } from '../hub/Session.js';
 import { FrameIntake, type FrameHandler } from './FrameIntake.js';
 import { sendOutbound, withVerbatimData } from './frames.js';
 import { safeSend } from './heartbeat.js';
-import { verbatimMember } from './verbatim.js';
+import { verbatimRange } from './verbatim.js';
 
 export interface ConnectionOptions {
   maxFrameBytes: number;
@@ -165,7 +165,7 @@ export class ParleyConnection implements SessionSink, FrameHandler {
    *   the frames behind it, exactly as before;
    * - at most PIPELINE_MAX are in flight; the next waits for them (backpressure).
    */
-  handle(text: string, arrivedAt: number): Promise<void> | void {
+  handle(text: string, arrivedAt: number, bytes?: Buffer): Promise<void> | void {
     // parseClientMessage in two steps, to keep the parsed frame for #relaySignal.
     const json = parseJsonObject(text);
     const parsed = json.ok ? validateClientMessage(json.value) : json;
@@ -201,7 +201,7 @@ export class ParleyConnection implements SessionSink, FrameHandler {
         return this.#handleNow(msg, arrivedAt);
       });
     }
-    if (msg.type === 'signal' && json.ok) return this.#relaySignal(msg, text, json.value.data, arrivedAt);
+    if (msg.type === 'signal' && json.ok) return this.#relaySignal(msg, text, bytes, json.value.data, arrivedAt);
     const chat = this.#pipelinable(msg);
     if (chat !== null) {
       this.#startPipelined(chat);
@@ -214,11 +214,19 @@ export class ParleyConnection implements SessionSink, FrameHandler {
   #relaySignal(
     msg: Extract<ClientMessage, { type: 'signal' }>,
     text: string,
+    bytes: Buffer | undefined,
     parsedData: unknown,
     arrivedAt: number,
   ): Promise<void> | void {
-    const data = verbatimMember(text, 'data', parsedData, msg.data);
-    if (data === null) return this.#handleNow(msg, arrivedAt);
+    const range = verbatimRange(text, 'data', parsedData, msg.data);
+    if (range === null) return this.#handleNow(msg, arrivedAt);
+    const [start, end] = range;
+    // When the frame has as many bytes as characters, every character is one byte (its bytes are
+    // valid UTF-8, in which anything beyond ASCII takes two or more), so the data's bytes sit at
+    // the same offsets as its text: they are copied into the peer's frame as they came, never
+    // encoded again. An offer in ASCII, the usual case, goes this way.
+    const asBytes = bytes !== undefined && bytes.length === text.length;
+    const data = asBytes ? bytes.subarray(start, end) : text.slice(start, end);
     return withVerbatimData(msg.data, data, () => this.#handleNow(msg, arrivedAt));
   }
 

@@ -66,32 +66,36 @@ export function textFrame(text: string): Buffer {
 }
 
 /**
- * A text frame carrying `head + body + tail`, each part encoded straight into the frame: the
- * kilobyte-long body (a slice of the received frame) is never joined into a new string first,
- * which for a relayed offer would copy it once more and leave it behind as garbage.
+ * A text frame carrying `head + body + tail`, each part put straight into the frame: the
+ * kilobyte-long body (a part of the received frame) is never joined into a new string first,
+ * which for a relayed offer would copy it once more and leave it behind as garbage. A body given
+ * as bytes is copied as is: measuring and encoding a slice of a string costs several times more
+ * (for a 1.1 KB offer on the bench machine, 2.0 µs against 0.5 for the whole frame).
  */
-function textFrameOfParts(head: string, body: string, tail: string): Buffer {
+function textFrameOfParts(head: string, body: string | Buffer, tail: string): Buffer {
   const headBytes = Buffer.byteLength(head, 'utf8');
-  const bodyBytes = Buffer.byteLength(body, 'utf8');
+  const bodyBytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
   const length = headBytes + bodyBytes + Buffer.byteLength(tail, 'utf8');
   const [frame, at] = frameWithHeader(length, length);
   frame.write(head, at, 'utf8');
-  frame.write(body, at + headBytes, 'utf8');
+  if (typeof body === 'string') frame.write(body, at + headBytes, 'utf8');
+  else body.copy(frame, at + headBytes);
   frame.write(tail, at + headBytes + bodyBytes, 'utf8');
   return frame;
 }
 
 /**
  * The signal being relayed right now and the JSON text of its `data` as the sender wrote it
- * (verbatim.ts), set by the connection around the synchronous relay and cleared after it.
+ * (verbatim.ts), as text or as its UTF-8 bytes, set by the connection around the synchronous
+ * relay and cleared after it.
  */
-let relayed: { data: object; json: string } | null = null;
+let relayed: { data: object; json: string | Buffer } | null = null;
 
 /**
  * Runs `relay` (which delivers at once) with `json` standing for `data` in any signal it frames.
  * Anything framed later, e.g. buffered for a peer that is reconnecting, is serialized as usual.
  */
-export function withVerbatimData<T>(data: object, json: string, relay: () => T): T {
+export function withVerbatimData<T>(data: object, json: string | Buffer, relay: () => T): T {
   relayed = { data, json };
   try {
     return relay();
@@ -113,7 +117,7 @@ function isPlainSignal(msg: object): boolean {
  * For the signal being relayed, the text JSON.stringify would write before its data, and the data
  * as the sender wrote it; null for any other message.
  */
-function relayedParts(out: Outbound): [head: string, data: string] | null {
+function relayedParts(out: Outbound): [head: string, data: string | Buffer] | null {
   const msg = out.msg;
   if (relayed === null || msg.type !== 'signal' || msg.data !== relayed.data || out.parts || !isPlainSignal(msg)) return null;
   const head = `{"type":"signal","callId":${JSON.stringify(msg.callId)},"from":${JSON.stringify(msg.from)},"data":`;
@@ -123,7 +127,9 @@ function relayedParts(out: Outbound): [head: string, data: string] | null {
 /** The JSON text of `out`: its signal data spliced in as received when there is such text. */
 function jsonOf(out: Outbound): string {
   const parts = relayedParts(out);
-  return parts ? `${parts[0]}${parts[1]}}` : out.json;
+  if (parts === null) return out.json;
+  const [head, data] = parts;
+  return `${head}${typeof data === 'string' ? data : data.toString('utf8')}}`;
 }
 
 /** The complete frame for `out`, built on first use and shared by every recipient. */

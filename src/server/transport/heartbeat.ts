@@ -41,10 +41,15 @@ export function safeSend(ws: WebSocket, data: string): void {
 }
 
 /** Bytes of a ws message, whatever form ws delivered it in. */
+export function rawBytes(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return data;
+}
+
+/** Text of a ws message, whatever form ws delivered it in. */
 export function rawToString(data: Buffer | ArrayBuffer | Buffer[]): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
+  return rawBytes(data).toString('utf8');
 }
 
 export function rawLength(data: Buffer | ArrayBuffer | Buffer[]): number {

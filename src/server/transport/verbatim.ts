@@ -97,17 +97,23 @@ function sameValue(a: unknown, b: unknown, keys: { n: number }): boolean {
 }
 
 /**
- * The JSON text of the top-level member `key` of `text` (a JSON object that `parsed` came from),
- * if it spells exactly `validated`, the member's value after validation; else null.
+ * Where the JSON text of the top-level member `key` of `text` (a JSON object that `parsed` came
+ * from) starts and ends, if it spells exactly `validated`, the member's value after validation;
+ * else null.
  */
-export function verbatimMember(text: string, key: string, parsed: unknown, validated: unknown): string | null {
+export function verbatimRange(
+  text: string,
+  key: string,
+  parsed: unknown,
+  validated: unknown,
+): [start: number, end: number] | null {
   const expected = { n: 0 };
   if (!sameValue(parsed, validated, expected)) return null;
   const want = `"${key}"`;
   let i = skipSpace(text, 0);
   if (text.charCodeAt(i) !== 0x7b) return null;
   i = skipSpace(text, i + 1);
-  let found: string | null = null;
+  let found: [number, number] | null = null;
   let written = 0;
   const keys = { n: 0 };
   while (text.charCodeAt(i) === 0x22) {
@@ -122,7 +128,7 @@ export function verbatimMember(text: string, key: string, parsed: unknown, valid
     if (end < 0) return null;
     if (isKey) {
       if (found !== null) return null;
-      found = text.slice(i, end);
+      found = [i, end];
       written = keys.n - before;
     }
     i = skipSpace(text, end);
