@@ -32,6 +32,11 @@ export const SDP_MAX = 32_000;
  */
 export const ROOM_CALL_MAX = 6;
 export const CANDIDATE_MAX = 1_000;
+/** Longest user id or call id a client may name. */
+export const ID_MAX = 64;
+/** Longest `sdpMid` and `usernameFragment` of an ICE candidate. */
+export const SDP_MID_MAX = 64;
+export const UFRAG_MAX = 256;
 
 /**
  * Letters (any script), digits, space, dot, underscore, hyphen. Combining marks may follow the first
@@ -71,8 +76,8 @@ export function normalizeRoom(raw: string): string | null {
 // Building blocks
 
 const Ref = v.optional(v.pipe(v.string(), v.maxLength(REF_MAX)));
-const UserId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
-const CallId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+const UserId = v.pipe(v.string(), v.minLength(1), v.maxLength(ID_MAX));
+const CallId = v.pipe(v.string(), v.minLength(1), v.maxLength(ID_MAX));
 const Name = v.pipe(
   v.string(),
   v.maxLength(NAME_MAX * 4),
@@ -130,9 +135,9 @@ const SessionDescription = v.object({
 
 const IceCandidate = v.object({
   candidate: v.pipe(v.string(), v.maxLength(CANDIDATE_MAX)),
-  sdpMid: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(64)))),
+  sdpMid: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(SDP_MID_MAX)))),
   sdpMLineIndex: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0)))),
-  usernameFragment: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(256)))),
+  usernameFragment: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(UFRAG_MAX)))),
 });
 
 /** What one peer sends the other through the server during a call. */

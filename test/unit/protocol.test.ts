@@ -3,6 +3,8 @@
  * (minimal and full) and invalid ones, and each invalid frame must map to its exact ErrorCode with
  * the frame's `ref` echoed whenever it could be read.
  */
+import fc from 'fast-check';
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import {
   CANDIDATE_MAX,
@@ -23,6 +25,7 @@ import {
 import {
   parseClientMessage,
   parseServerMessage,
+  plainSignal,
   validateClientMessage,
 } from '../../src/protocol/validate.js';
 
@@ -792,5 +795,148 @@ describe('well-formed text', () => {
   it('refuses a clientId with a lone surrogate', () => {
     const r = validateClientMessage({ type: 'chat', clientId: 'c\uD800', room: 'lobby', text: 'x' });
     expect(r.ok).toBe(false);
+  });
+});
+
+describe('signals checked by hand', () => {
+  /** Strings at and around every limit a signal has. */
+  const sized = fc
+    .constantFrom(0, 1, 2, 63, 64, 65, 255, 256, 257, 999, 1000, 1001, SDP_MAX - 1, SDP_MAX, SDP_MAX + 1)
+    .map((n) => 'x'.repeat(n));
+  const other = fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer({ min: -3, max: 3 }),
+    fc.double({ noNaN: true }),
+    fc.string({ maxLength: 8 }),
+    fc.constant([]),
+    fc.constant({}),
+  );
+  /** Mostly `usual`, sometimes `unusual`: enough valid frames for the hand check to take. */
+  const mostly = <T, U>(usual: fc.Arbitrary<T>, unusual: fc.Arbitrary<U>) =>
+    fc.oneof({ arbitrary: usual, weight: 5 }, { arbitrary: unusual, weight: 1 });
+  /** Mostly a short string, sometimes one at a limit. */
+  const str = mostly(fc.string({ minLength: 1, maxLength: 12 }), sized);
+  const maybeExtra = mostly(
+    fc.constant(null),
+    fc.tuple(fc.constantFrom('x', 'from', '__proto__', 'toString', 'Type'), other),
+  );
+  const withExtra = <T extends object>(value: fc.Arbitrary<T>) =>
+    fc.tuple(value, maybeExtra).map(([o, extra]) => (extra === null ? o : { ...o, [extra[0]]: extra[1] }));
+  /** Every key usually there, sometimes any of them missing. */
+  const record = <T extends Record<string, unknown>>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }) =>
+    withExtra(mostly(fc.record(model), fc.record(model, { requiredKeys: [] })));
+  const description = mostly(
+    record({
+      type: mostly(fc.constantFrom('offer', 'answer'), fc.oneof(fc.constantFrom('pranswer', 'rollback'), other)),
+      sdp: mostly(str, other),
+    }),
+    other,
+  );
+  const candidate = mostly(
+    fc.oneof(
+      fc.constant(null),
+      record({
+        candidate: mostly(str, other),
+        sdpMid: mostly(fc.oneof(str, fc.constant(null)), other),
+        sdpMLineIndex: mostly(
+          fc.oneof(fc.nat(5), fc.constant(null)),
+          fc.oneof(fc.integer({ min: -2, max: -1 }), fc.double({ noNaN: true }), other),
+        ),
+        usernameFragment: mostly(fc.oneof(str, fc.constant(null)), other),
+      }),
+    ),
+    other,
+  );
+  const data = mostly(
+    fc.oneof(
+      record({
+        kind: mostly(fc.constant('description'), fc.oneof(fc.constantFrom('candidate', 'Description'), other)),
+        description,
+      }),
+      record({ kind: mostly(fc.constant('candidate'), fc.oneof(fc.constant('description'), other)), candidate }),
+    ),
+    other,
+  );
+  const frame = withExtra(
+    fc.record(
+      {
+        type: fc.constant('signal'),
+        callId: mostly(str, other),
+        to: mostly(str, other),
+        data,
+        ref: mostly(str, other),
+      },
+      { requiredKeys: ['type', 'callId', 'data'] },
+    ),
+  );
+
+  it('accepts only what the schema accepts, with the same output, and sends the rest on to it (property)', () => {
+    let byHand = 0;
+    let accepted = 0;
+    fc.assert(
+      fc.property(frame, (generated) => {
+        // As a frame arrives: through JSON.
+        const sent = JSON.parse(JSON.stringify(generated)) as Record<string, unknown>;
+        const schema = v.safeParse(clientSchemas.signal, sent);
+        const fast = plainSignal(sent);
+        if (fast !== null) {
+          byHand++;
+          expect(schema.success).toBe(true);
+          if (schema.success) expect(fast).toStrictEqual(schema.output);
+        }
+        const result = validateClientMessage(sent);
+        expect(result.ok).toBe(schema.success);
+        if (result.ok && schema.success) {
+          accepted++;
+          expect(result.value).toStrictEqual(schema.output);
+        }
+      }),
+      { numRuns: 5000 },
+    );
+    // The generator reaches both sides: frames the hand check takes, and valid frames it leaves
+    // to the schema (an unknown key, stripped by the schema).
+    expect(byHand).toBeGreaterThan(300);
+    expect(accepted).toBeGreaterThan(byHand);
+  });
+
+  it.each([
+    ['an offer', { kind: 'description', description: { type: 'offer', sdp: 'v=0\r\n' } }],
+    ['an answer', { kind: 'description', description: { sdp: '', type: 'answer' } }],
+    [
+      'a candidate as a browser writes it',
+      {
+        kind: 'candidate',
+        candidate: {
+          candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host',
+          sdpMid: '0',
+          sdpMLineIndex: 0,
+          usernameFragment: 'u',
+        },
+      },
+    ],
+    ['a candidate with nulls', { candidate: { candidate: '', sdpMid: null, sdpMLineIndex: null }, kind: 'candidate' }],
+    ['the end of candidates', { kind: 'candidate', candidate: null }],
+  ])('takes %s by hand, with or without to and ref', (_name, data) => {
+    for (const extra of [{}, { to: 'u1' }, { ref: 'r' }, { to: 'u1', ref: '' }]) {
+      const frame = { type: 'signal', callId: 'c1', data, ...extra };
+      const sent = JSON.parse(JSON.stringify(frame)) as Record<string, unknown>;
+      const fast = plainSignal(sent);
+      expect(fast).not.toBeNull();
+      expect(fast).toStrictEqual(v.parse(clientSchemas.signal, sent));
+    }
+  });
+
+  it('leaves frames with anything more to the schema, which strips it or words the error', () => {
+    const data = { kind: 'candidate', candidate: null };
+    expect(plainSignal({ type: 'signal', callId: 'c1', data, from: 'someone' })).toBeNull();
+    expect(parse({ type: 'signal', callId: 'c1', data, from: 'someone' })).toStrictEqual({
+      ok: true,
+      value: { type: 'signal', callId: 'c1', data },
+    });
+    expect(plainSignal({ type: 'signal', callId: 'c1', data: { ...data, more: 1 } })).toBeNull();
+    const wrong = { kind: 'candidate', candidate: { candidate: 5 } };
+    expectError({ type: 'signal', callId: 'c1', data: wrong, ref: 'r' }, ErrorCode.badFrame, 'r');
+    expectError({ type: 'signal', callId: '', data }, ErrorCode.badFrame);
   });
 });
