@@ -31,6 +31,9 @@ export interface MetricSources {
  * so that several servers in one process (tests) do not clash. Counters and histograms are fed by
  * the hub and the transports through HubMetrics; gauges read the state when scraped.
  */
+/** Relay times observed together (ServerMetrics#relayPending). */
+const RELAY_BATCH = 256;
+
 export class ServerMetrics implements HubMetrics {
   readonly registry = new Registry();
   readonly #stored: Counter;
@@ -38,6 +41,15 @@ export class ServerMetrics implements HubMetrics {
   readonly #delivered: Counter;
   readonly #callsEnded: Counter<'reason'>;
   readonly #relay: Histogram;
+  /**
+   * Relay times (seconds) not yet observed. prom-client's `observe` took ~1.5 µs a frame when it
+   * ran once per relayed frame between socket reads (3% of the server's time at 20k frames a
+   * second on the bench machine), its code and data cold each time; in a run of hundreds it costs
+   * a fraction of that. So the times wait here and go in together when the batch is full or at a
+   * scrape.
+   */
+  readonly #relayPending = new Float64Array(RELAY_BATCH);
+  #relayPendingCount = 0;
   readonly #store: Histogram;
   readonly #bus: Histogram;
 
@@ -115,6 +127,9 @@ export class ServerMetrics implements HubMetrics {
       help: 'Time a call signal frame spends in the server, from arrival to its send to the peer.',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
+      collect: () => {
+        this.#observeRelayed();
+      },
     });
     this.#store = new Histogram({
       name: 'parley_store_append_seconds',
@@ -148,6 +163,13 @@ export class ServerMetrics implements HubMetrics {
   }
 
   signalRelayed(ms: number): void {
-    this.#relay.observe(ms / 1000);
+    this.#relayPending[this.#relayPendingCount++] = ms / 1000;
+    if (this.#relayPendingCount === RELAY_BATCH) this.#observeRelayed();
+  }
+
+  #observeRelayed(): void {
+    const pending = this.#relayPending;
+    for (let i = 0; i < this.#relayPendingCount; i++) this.#relay.observe(pending[i]!);
+    this.#relayPendingCount = 0;
   }
 }
