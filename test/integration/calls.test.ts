@@ -194,6 +194,22 @@ describe('calls', () => {
     await pingPong(bob);
   });
 
+  it('closes with 1007 a connection whose signal is not UTF-8; the peer gets nothing and lives on', async () => {
+    // The relay copies an ASCII signal's bytes as they came (a frame with as many bytes as
+    // characters); that holds only because ws refuses text that is not UTF-8, where a stray byte
+    // would otherwise decode to one replacement character and pass for ASCII.
+    const callId = await ring(alice, bob);
+    await accept(alice, bob, callId);
+    const from = bob.mark();
+    const data = { kind: 'description', description: { type: 'offer', sdp: 'v=0 _' } };
+    const frame = Buffer.from(JSON.stringify({ type: 'signal', callId, data }));
+    frame[frame.indexOf('_')] = 0xff;
+    alice.ws.send(frame, { binary: false });
+    expect((await alice.waitClose()).code).toBe(1007);
+    await pingPong(bob);
+    expect(framesOf(bob, 'signal', from)).toEqual([]);
+  });
+
   it('a video invite accepted with audio only becomes an audio call', async () => {
     const callId = await ring(alice, bob, 'video');
     bob.send({ type: 'callAccept', callId, media: 'audio' });
