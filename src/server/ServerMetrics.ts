@@ -26,14 +26,14 @@ export interface MetricSources {
   roomCalls(): number;
 }
 
+/** Relay times observed together (ServerMetrics#relayPending). */
+const RELAY_BATCH = 256;
+
 /**
  * Parley's Prometheus metrics, in a registry of this server's own (not prom-client's global one),
  * so that several servers in one process (tests) do not clash. Counters and histograms are fed by
  * the hub and the transports through HubMetrics; gauges read the state when scraped.
  */
-/** Relay times observed together (ServerMetrics#relayPending). */
-const RELAY_BATCH = 256;
-
 export class ServerMetrics implements HubMetrics {
   readonly registry = new Registry();
   readonly #stored: Counter;
