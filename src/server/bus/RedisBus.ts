@@ -1,5 +1,34 @@
 import { EventEmitter } from 'node:events';
-import { Redis, type Result } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, Result } from 'ioredis';
+
+/**
+ * ioredis, loaded when the first bus is made, so that a Parley without REDIS_URL never loads it.
+ *
+ * Loading ioredis slows down every string method call in the process. Its RESP3 decoder declares
+ * `class VerbatimString extends String`, and V8 turns an object that becomes a prototype of
+ * another class's prototype (here String.prototype) into a dictionary-mode object. Optimized
+ * code cannot look a method up in such an object directly, so from then on every
+ * `text.indexOf(…)`, `charCodeAt`, `slice` or `startsWith`, in Parley, ws and Fastify alike,
+ * went through V8's generic property lookup: 5% of the server's time relaying signals at 20k
+ * msg/s (docs/PERFORMANCE.md, "String.prototype"). V8 makes a prototype fast again when a
+ * property lookup through it misses an inline cache that has seen it before, but only for an
+ * object receiver, and strings are primitives: by itself it never happens. So, once ioredis is
+ * loaded, the same lookup is done a hundred times on a String object, which leaves
+ * String.prototype fast (test/unit/redisBusLoading.test.ts checks it with V8's own
+ * %HasFastProperties).
+ */
+let redisClass: typeof Redis | null = null;
+
+function loadRedis(): typeof Redis {
+  if (redisClass === null) {
+    const load = createRequire(import.meta.url);
+    redisClass = (load('ioredis') as typeof import('ioredis')).Redis;
+    const lookUp = (wrapper: object): unknown => (wrapper as { indexOf?: unknown }).indexOf;
+    for (let i = 0; i < 100; i++) lookUp(Object('') as object);
+  }
+  return redisClass;
+}
 
 /** Every key and channel Parley uses starts with this, so a Redis can be shared. */
 const PREFIX = 'parley:';
@@ -110,8 +139,9 @@ export class RedisBus extends EventEmitter<RedisBusEvents> {
       // Back off to at most 2 s between attempts, forever: the instance recovers by itself.
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
     };
-    this.#pub = new Redis(options.url, { ...common, connectionName: `parley-${options.instanceId}-pub` });
-    this.#sub = new Redis(options.url, { ...common, connectionName: `parley-${options.instanceId}-sub` });
+    const Client = loadRedis();
+    this.#pub = new Client(options.url, { ...common, connectionName: `parley-${options.instanceId}-pub` });
+    this.#sub = new Client(options.url, { ...common, connectionName: `parley-${options.instanceId}-sub` });
     this.#pub.defineCommand('parleyClaim', { numberOfKeys: 1, lua: CLAIM });
     this.#pub.defineCommand('parleyRelease', { numberOfKeys: 1, lua: RELEASE });
     this.#pub.defineCommand('parleyRoomCall', { numberOfKeys: 1, lua: ROOM_CALL });
