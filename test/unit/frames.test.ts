@@ -1,10 +1,18 @@
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ServerMessage } from '../../src/protocol/protocol.js';
 import { Outbound } from '../../src/server/hub/Session.js';
-import { canWriteFrame, frameOf, sendOutbound, textFrame, withVerbatimData } from '../../src/server/transport/frames.js';
+import {
+  canWriteFrame,
+  frameOf,
+  jsonString,
+  sendOutbound,
+  textFrame,
+  withVerbatimData,
+} from '../../src/server/transport/frames.js';
 
 /** A ws server and a connected ws client; resolves with the server's side of the socket too. */
 async function pair(serverOptions: { perMessageDeflate?: boolean } = {}, clientDeflate = false) {
@@ -186,5 +194,21 @@ describe('masking', () => {
     });
     client.send(text);
     expect(await got).toBe(text);
+  });
+});
+
+describe('jsonString', () => {
+  it('writes what JSON.stringify writes for any string', () => {
+    for (const s of ['', 'u3kPz_9-Qa', '"', '\\', 'a"b', '\n', '\u0000', '\u001f', ' ~', '\u007f', 'é', '\ud83d\ude00', '\ud800', '\udc00x']) {
+      expect(jsonString(s)).toBe(JSON.stringify(s));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 30 }), (s) => jsonString(s) === JSON.stringify(s)),
+      { numRuns: 5000 },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme-ascii', maxLength: 30 }), (s) => jsonString(s) === JSON.stringify(s)),
+      { numRuns: 5000 },
+    );
   });
 });

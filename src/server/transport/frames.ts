@@ -114,13 +114,27 @@ function isPlainSignal(msg: object): boolean {
 }
 
 /**
+ * JSON.stringify of a string. Ids, the strings a relayed signal's head holds, are printable ASCII
+ * with nothing to escape, and checking that in a loop costs a fraction of a call into
+ * JSON.stringify (two of them were 2% of the server's time relaying signals at 20k msg/s).
+ */
+export function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // A quote, a backslash, a control character or anything beyond ASCII: let JSON say it.
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
+
+/**
  * For the signal being relayed, the text JSON.stringify would write before its data, and the data
  * as the sender wrote it; null for any other message.
  */
 function relayedParts(out: Outbound): [head: string, data: string | Buffer] | null {
   const msg = out.msg;
   if (relayed === null || msg.type !== 'signal' || msg.data !== relayed.data || out.parts || !isPlainSignal(msg)) return null;
-  const head = `{"type":"signal","callId":${JSON.stringify(msg.callId)},"from":${JSON.stringify(msg.from)},"data":`;
+  const head = `{"type":"signal","callId":${jsonString(msg.callId)},"from":${jsonString(msg.from)},"data":`;
   return [head, relayed.json];
 }
 
