@@ -11,10 +11,10 @@ import type { Redis, Result } from 'ioredis';
  * code cannot look a method up in such an object directly, so from then on every
  * `text.indexOf(…)`, `charCodeAt`, `slice` or `startsWith`, in Parley, ws and Fastify alike,
  * went through V8's generic property lookup: 5% of the server's time relaying signals at 20k
- * msg/s (docs/PERFORMANCE.md, "String.prototype"). V8 makes a prototype fast again when a
- * property lookup through it misses an inline cache that has seen it before, but only for an
- * object receiver, and strings are primitives: by itself it never happens. So, once ioredis is
- * loaded, the same lookup is done a hundred times on a String object, which leaves
+ * msg/s (docs/PERFORMANCE.md, "String.prototype in dictionary mode"). V8 makes a prototype fast
+ * again when a property lookup through it misses an inline cache that has seen it before, but
+ * only for an object receiver, and strings are primitives: by itself it never happens. So, once
+ * ioredis is loaded, the same lookup is done a hundred times on a String object, which leaves
  * String.prototype fast (test/unit/redisBusLoading.test.ts checks it with V8's own
  * %HasFastProperties).
  */
