@@ -459,19 +459,28 @@ describe('large rooms', () => {
    * all named after Bob (outside Watcher's part of the list). Returns the counts Watcher heard
    * during the storm, with when, and what it hears from then on.
    */
-  function storm(presence: NonNullable<HubOptions['presence']>, joins: number) {
+  /** A large room watched by a member whose part of the list (A to B) no joiner falls into. */
+  function watched(presence: NonNullable<HubOptions['presence']>) {
     fakeTimers();
     const t = setup({ presence });
     t.users('Alice', 'Bob', 'Carol', 'Dave');
-    let now = 0;
+    const t0 = Date.now();
     const heard: { at: number; msg: ServerMessage }[] = [];
-    t.hub.signIn('Watcher', 'parley', { deliver: (out) => heard.push({ at: now, msg: out.msg }), close: noop });
+    t.hub.signIn('Watcher', 'parley', { deliver: (out) => heard.push({ at: Date.now() - t0, msg: out.msg }), close: noop });
+    let joined = 0;
+    const join = (n = 1) => {
+      for (let i = 0; i < n; i++) t.hub.signIn(`Zz${String(joined++).padStart(4, '0')}`, 'parley', { deliver: noop, close: noop });
+    };
     vi.advanceTimersByTime(1000);
     heard.length = 0;
+    return { t, heard, join, counts: () => heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : [])) };
+  }
+
+  function storm(presence: NonNullable<HubOptions['presence']>, joins: number) {
+    const { t, heard, join } = watched(presence);
     for (let i = 0; i < joins; i++) {
-      t.hub.signIn(`Zz${String(i).padStart(3, '0')}`, 'parley', { deliver: noop, close: noop });
+      join();
       vi.advanceTimersByTime(10);
-      now += 10;
     }
     const during = heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : []));
     heard.length = 0;
@@ -501,6 +510,44 @@ describe('large rooms', () => {
       delta('lobby', { joined: [toMemberOf(t.hub.findByName('Aaron')!)] }, 67),
       delta('lobby', { joined: [toMemberOf(t.hub.findByName('Abe')!)] }, 68),
     ]);
+  });
+
+  it('after a burst of joins, the count comes at the end of the window in which the room went quiet', () => {
+    // Windows of 50 ms; the count may go every 200 ms while the room keeps changing.
+    const { heard, join, counts } = watched({ fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 200 });
+    join(30); // at 1000 ms: the window ends at 1050 and the count goes (none for a second)
+    vi.advanceTimersByTime(60);
+    join(30); // at 1060: the window ends at 1110, the room quiet for all of it
+    vi.advanceTimersByTime(50);
+    expect(counts()).toEqual([
+      { at: 1050, count: 35 },
+      { at: 1110, count: 65 },
+    ]);
+    heard.length = 0;
+
+    // A burst that goes on to the window's last moments is not seen to be over: the count waits
+    // for the next window, which has nothing else to send.
+    vi.advanceTimersByTime(100); // 1210: the last count is 100 ms old
+    join(10);
+    vi.advanceTimersByTime(48);
+    join(10); // 1258: 2 ms before the window ends
+    vi.advanceTimersByTime(2);
+    expect(counts()).toEqual([]);
+    vi.advanceTimersByTime(50);
+    expect(counts()).toEqual([{ at: 1310, count: 85 }]);
+  });
+
+  it('a room with a join or two a window is not taken for quiet between them: the count still waits for largeCountMs', () => {
+    // One join every 45 ms for 1.35 s: every 50 ms window holds one, and its end comes 5 to 50 ms later.
+    const { join, counts } = watched({ fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 200 });
+    for (let i = 0; i < 30; i++) {
+      join();
+      vi.advanceTimersByTime(45);
+    }
+    const during = counts();
+    expect(during.length).toBeGreaterThanOrEqual(5);
+    expect(during.length).toBeLessThanOrEqual(7);
+    for (let i = 1; i < during.length; i++) expect(during[i]!.at - during[i - 1]!.at).toBeGreaterThanOrEqual(200);
   });
 
   it('the bigger a large room, the less often its count goes out in a storm: at most largeCountRate count frames a second', () => {

@@ -13,7 +13,8 @@ export interface PresenceOptions {
   firstPage: number;
   /**
    * While a large room keeps changing, how often (at most) the members whose part of the list did
-   * not change hear the new count. When the room goes quiet, the count goes out with the next window.
+   * not change hear the new count. When the room goes quiet, the count goes out with the window in
+   * which it did (see #wentQuiet), or else with the next one.
    */
   largeCountMs: number;
   /**
@@ -35,6 +36,13 @@ export const presenceDefaults: PresenceOptions = {
 
 /** A large room turns small again only below this share of the threshold, so it cannot flap. */
 const SHRINK_RATIO = 0.8;
+
+/**
+ * A large room's storm is over, at the end of a window, once nothing has changed for this many of
+ * the window's average gaps between changes (and for at least QUIET_SHARE of the window).
+ */
+const QUIET_GAPS = 4;
+const QUIET_SHARE = 0.2;
 
 /** What one member's latest change in the current window left behind. */
 interface Pending {
@@ -62,6 +70,9 @@ interface RoomState {
   /** The member count the room's members last heard, and when (Date.now()). */
   lastCount: number;
   lastCountAt: number;
+  /** Changes recorded since the last window ended, and when the latest was (Date.now()). */
+  changes: number;
+  lastChangeAt: number;
   /**
    * A large room's first page, as members and as JSON, shared by every roomJoined until a change
    * touches it: in a sign-in storm thousands of joiners get the same page.
@@ -134,6 +145,8 @@ export class Presence {
         timer: null,
         lastCount: 0,
         lastCountAt: 0,
+        changes: 0,
+        lastChangeAt: 0,
         firstPage: null,
       };
       this.#rooms.set(room, state);
@@ -280,6 +293,8 @@ export class Presence {
     const had = state.pending.get(session.id);
     const wasThere = had ? had.wasThere : kind !== 'join';
     state.pending.set(session.id, { session, key, wasThere, gone: kind === 'leave' });
+    state.changes++;
+    state.lastChangeAt = Date.now();
     this.#schedule(room, state);
   }
 
@@ -319,16 +334,26 @@ export class Presence {
     state.timer = null;
     const pending = state.pending;
     state.pending = null;
+    const changes = state.changes;
+    state.changes = 0;
     if (this.#rooms.get(room) !== state) return;
     const entries = pending ? [...pending.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) : [];
     const count = state.sorted.length;
     const now = Date.now();
     let countChanged = count !== state.lastCount;
-    if (countChanged && state.large && !force && entries.length > 0 && now - state.lastCountAt < this.#countEvery(count)) {
+    if (
+      countChanged &&
+      state.large &&
+      !force &&
+      entries.length > 0 &&
+      now - state.lastCountAt < this.#countEvery(count) &&
+      !this.#wentQuiet(state, now, changes)
+    ) {
       // A large room in a storm of joins: a count-only frame to every member each window would
       // be most of the storm's writes. Members whose part of the list changed get the count with
-      // the change; the rest hear it once per #countEvery, or one window after the room goes
-      // quiet (this follow-up window has nothing pending unless more changes come).
+      // the change; the rest hear it once per #countEvery, or once the room goes quiet: at the
+      // end of this window if the storm is seen to be over, else one window later (this
+      // follow-up window has nothing pending unless more changes come).
       countChanged = false;
       this.#schedule(room, state);
     }
@@ -356,6 +381,19 @@ export class Presence {
       const out = frameFor(n);
       if (out) member.send(out);
     }
+  }
+
+  /**
+   * Whether a large room's storm ended within the window now ending (which saw `changes`): nothing
+   * has changed for QUIET_GAPS times the window's average gap between changes, and for at least
+   * QUIET_SHARE of the window. After a burst of hundreds of joins that is a fifth of the window.
+   * With changes arriving at random, k in a window, a gap that long ends the window with
+   * probability e^-max(4, k/5) (under 2%), so a room with steady churn still sends the count only
+   * every #countEvery, not every window.
+   */
+  #wentQuiet(state: RoomState, now: number, changes: number): boolean {
+    const windowMs = this.#opts.largeFlushMs;
+    return now - state.lastChangeAt >= Math.max(QUIET_SHARE * windowMs, (QUIET_GAPS * windowMs) / Math.max(1, changes));
   }
 
   /** How long a large room of `members` holds a count-only update while it keeps changing, in ms. */
