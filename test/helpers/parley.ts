@@ -7,10 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { type ClientOptions, WebSocket } from 'ws';
-import { rawToString } from '../../src/server/transport/heartbeat.js';
+import { rawBytes } from '../../src/server/transport/heartbeat.js';
 import type { ClientMessageInput, ServerMessage } from '../../src/protocol/protocol.js';
 import { buildServer, type Listening, type ParleyServer } from '../../src/server/app.js';
 import { type Config, defaults } from '../../src/server/config.js';
+
+/** Text of a ws message, whatever form ws delivered it in. */
+export function rawToString(data: Buffer | ArrayBuffer | Buffer[]): string {
+  return rawBytes(data).toString('utf8');
+}
 
 export interface TestServer {
   server: ParleyServer;

@@ -1,9 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { CallMedia, SignalData } from '../../src/protocol/protocol.js';
-import { rawToString } from '../../src/server/transport/heartbeat.js';
 import { changedOf, dropAndWaitDetached, framesOf, leftOf, pingPong, until } from '../helpers/integration.js';
 import { useParleyServer } from '../helpers/fixtures.js';
-import { ParleyClient } from '../helpers/parley.js';
+import { ParleyClient, rawToString } from '../helpers/parley.js';
 
 const GRACE_MS = 400;
 

@@ -30,9 +30,8 @@ import {
   TEXT_MAX,
 } from '../../src/protocol/protocol.js';
 import { parseClientMessage, parseServerMessage } from '../../src/protocol/validate.js';
-import { rawToString } from '../../src/server/transport/heartbeat.js';
 import { cleanLegacyName } from '../../src/server/transport/legacyText.js';
-import { ParleyClient, RawClient, signedIn, startServer, type TestServer } from '../helpers/parley.js';
+import { ParleyClient, RawClient, rawToString, signedIn, startServer, type TestServer } from '../helpers/parley.js';
 
 // ---------------------------------------------------------------------------------------------
 // JSON building blocks

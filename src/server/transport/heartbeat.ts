@@ -47,11 +47,6 @@ export function rawBytes(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
   return data;
 }
 
-/** Text of a ws message, whatever form ws delivered it in. */
-export function rawToString(data: Buffer | ArrayBuffer | Buffer[]): string {
-  return rawBytes(data).toString('utf8');
-}
-
 export function rawLength(data: Buffer | ArrayBuffer | Buffer[]): number {
   if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
   return data.byteLength;
