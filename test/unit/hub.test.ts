@@ -455,11 +455,10 @@ describe('large rooms', () => {
   });
 
   /**
-   * A large room whose member Watcher has a list that reaches "Bob", then `joins` joins 10 ms apart,
-   * all named after Bob (outside Watcher's part of the list). Returns the counts Watcher heard
-   * during the storm, with when, and what it hears from then on.
+   * A large room whose member Watcher has a list that reaches "Bob"; `join` adds members named
+   * after Bob (outside Watcher's part of the list). `heard` is what Watcher hears, with when (ms
+   * since the room was set up), and `counts` the `members` frames among it.
    */
-  /** A large room watched by a member whose part of the list (A to B) no joiner falls into. */
   function watched(presence: NonNullable<HubOptions['presence']>) {
     fakeTimers();
     const t = setup({ presence });
@@ -476,13 +475,17 @@ describe('large rooms', () => {
     return { t, heard, join, counts: () => heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : [])) };
   }
 
+  /**
+   * `joins` joins 10 ms apart into the room of `watched`. Returns the counts Watcher heard during
+   * the storm, with when, and what it hears from then on.
+   */
   function storm(presence: NonNullable<HubOptions['presence']>, joins: number) {
-    const { t, heard, join } = watched(presence);
+    const { t, heard, join, counts } = watched(presence);
     for (let i = 0; i < joins; i++) {
       join();
       vi.advanceTimersByTime(10);
     }
-    const during = heard.flatMap((h) => (h.msg.type === 'members' ? [{ at: h.at, count: h.msg.count }] : []));
+    const during = counts();
     heard.length = 0;
     return { t, during, heard };
   }
@@ -538,7 +541,8 @@ describe('large rooms', () => {
   });
 
   it('a room with a join or two a window is not taken for quiet between them: the count still waits for largeCountMs', () => {
-    // One join every 45 ms for 1.35 s: every 50 ms window holds one, and its end comes 5 to 50 ms later.
+    // One join every 45 ms for 1.35 s: no 50 ms window is without a change, yet many end 10 ms or
+    // more after their last one, which alone would pass for quiet.
     const { join, counts } = watched({ fullPresenceMax: 3, firstPage: 2, largeFlushMs: 50, largeCountMs: 200 });
     for (let i = 0; i < 30; i++) {
       join();
