@@ -8,8 +8,10 @@
  * to the other page). Flow: the simple caller-offers one, not perfect negotiation. The caller adds
  * its tracks and offers; the callee creates its connection on the first signal, applies the offer,
  * adds its tracks and answers; ICE candidates trickle both ways (null marks the end). The camera
- * (Chromium's fake device, audio and video) is opened once per page before any call, so neither side
- * pays for getUserMedia inside the timed span.
+ * (Chromium's fake device, audio and video) is opened before each call's T0, so neither side pays
+ * for getUserMedia inside the timed span, and stopped after it: a page holds its devices only
+ * while its own call runs, never while the web app's calls are measured (every live fake camera
+ * and microphone costs the browser CPU, so a pair left open would slow the app's calls only).
  */
 import type { IceServer, SignalData } from '../src/protocol/protocol.js';
 
@@ -36,8 +38,10 @@ export interface Side {
 }
 
 export interface CallBench {
-  /** Opens the fake camera and microphone; returns the page clock minus Date.now() (mean of many samples). */
+  /** Returns the page clock minus Date.now() (mean of many samples), and whether rVFC is there. */
   setup(): Promise<{ clockMinusDateMs: number; rvfc: boolean }>;
+  /** Opens the fake camera and microphone (true), or stops them (false). */
+  camera(on: boolean): Promise<void>;
   connect(wsUrl: string, name: string): Promise<{ id: string; iceServers: IceServer[] }>;
   /** Parley caller: sends callInvite, waits for callRinging, and arms the page for that call. */
   invite(to: string): Promise<string>;
@@ -221,7 +225,7 @@ export function installCallPage(): void {
   }
 
   function addTracks(pc: RTCPeerConnection): void {
-    if (!stream) throw new Error('setup() first');
+    if (!stream) throw new Error('camera(true) first');
     for (const track of stream.getTracks()) pc.addTrack(track, stream);
   }
 
@@ -294,8 +298,7 @@ export function installCallPage(): void {
   }
 
   const bench: CallBench = {
-    async setup() {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    setup() {
       let sum = 0;
       let n = 0;
       const until = performance.now() + 50;
@@ -304,7 +307,12 @@ export function installCallPage(): void {
         n++;
       }
       const probe = document.createElement('video');
-      return { clockMinusDateMs: sum / n, rvfc: typeof probe.requestVideoFrameCallback === 'function' };
+      return Promise.resolve({ clockMinusDateMs: sum / n, rvfc: typeof probe.requestVideoFrameCallback === 'function' });
+    },
+
+    async camera(on) {
+      for (const track of stream?.getTracks() ?? []) track.stop();
+      stream = on ? await navigator.mediaDevices.getUserMedia({ audio: true, video: true }) : null;
     },
 
     async connect(wsUrl, name) {

@@ -235,27 +235,37 @@ export async function callSetup(calls: number, warmupCalls = 1): Promise<CallSet
       via.add(x.via).add(y.via);
     };
 
+    // The protocol pages' camera and microphone: open only around their own calls (callPage.ts).
+    const cameras = (open: boolean, pages: readonly Page[]) => Promise.all(pages.map((p) => on(p, 'camera', open)));
+
     const parleyCall = async (): Promise<CallSample> => {
+      await cameras(true, [caller, callee]);
       const callId = await on(caller, 'invite', calleeId);
       const incoming = await on(callee, 'incoming');
       if (incoming !== callId) throw new Error(`callee got ${incoming}, caller rang ${callId}`);
       await on(callee, 'accept', callId);
       const [x, y] = await Promise.all([on(caller, 'result', FRAME_TIMEOUT_MS), on(callee, 'result', FRAME_TIMEOUT_MS)]);
       await Promise.all([on(caller, 'hangup'), on(callee, 'hangup')]);
+      await cameras(false, [caller, callee]);
       collect(x, y);
       return sample(x, y, y.t0!);
     };
     const floorCall = async (): Promise<CallSample> => {
+      await cameras(true, [caller, callee]);
       await on(callee, 'armFloor');
       await on(caller, 'startFloor');
       const [x, y] = await Promise.all([on(caller, 'result', FRAME_TIMEOUT_MS), on(callee, 'result', FRAME_TIMEOUT_MS)]);
       await Promise.all([on(caller, 'hangup'), on(callee, 'hangup')]);
+      await cameras(false, [caller, callee]);
       collect(x, y);
       return sample(x, y, x.t0!);
     };
 
+    // Both connections in the caller's page, sending its one camera both ways.
     const localCall = async (): Promise<CallSample> => {
+      await cameras(true, [caller]);
       const [x, y] = await on(caller, 'localCall', FRAME_TIMEOUT_MS);
+      await cameras(false, [caller]);
       collect(x, y);
       return sample(x, y, x.t0!);
     };
