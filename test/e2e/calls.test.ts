@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expectMediaFlowing, startCall, useBrowserAndServer } from './harness.js';
+import { type Client, expectMediaFlowing, startCall, useBrowserAndServer } from './harness.js';
 
 const e2e = useBrowserAndServer();
 
@@ -35,47 +35,54 @@ describe('calls in the browser', () => {
     e2e.watch.assertClean();
   });
 
-  it('the caller prepares its connection while the call rings; the offer leaves only after the accept', async () => {
+  it('the offer goes out while the call rings; the callee applies it and answers only after its accept', async () => {
     const [a, b] = await e2e.pair();
-    // Every frame alice's page sends and every message it receives, in order.
-    await a.page.evaluate(() => {
-      const log: string[] = [];
-      (window as unknown as { __frames: string[] }).__frames = log;
-      const send = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'send')!.value as (this: WebSocket, data: string) => void;
-      WebSocket.prototype.send = function (this: WebSocket, data: string) {
-        const msg = JSON.parse(data) as { type: string; data?: { description?: { type: string } } };
-        log.push(`sent ${msg.type}${msg.data?.description ? `:${msg.data.description.type}` : ''}`);
-        send.call(this, data);
-      };
-      const hook = (window as unknown as { __parleyTest: { app: { signaling: { events: { on(e: 'message', f: (m: { type: string }) => void): void } } } } }).__parleyTest;
-      hook.app.signaling.events.on('message', (m) => log.push(`got ${m.type}`));
-    });
-    const frames = () => a.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
-    const pcState = () =>
-      a.page.evaluate(() => {
+    // Every frame each page sends and every message it receives, in order.
+    const record = (c: Client) =>
+      c.page.evaluate(() => {
+        const log: string[] = [];
+        (window as unknown as { __frames: string[] }).__frames = log;
+        const send = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'send')!.value as (this: WebSocket, data: string) => void;
+        WebSocket.prototype.send = function (this: WebSocket, data: string) {
+          const msg = JSON.parse(data) as { type: string; data?: { description?: { type: string } } };
+          log.push(`sent ${msg.type}${msg.data?.description ? `:${msg.data.description.type}` : ''}`);
+          send.call(this, data);
+        };
+        const hook = (window as unknown as { __parleyTest: { app: { signaling: { events: { on(e: 'message', f: (m: { type: string }) => void): void } } } } }).__parleyTest;
+        hook.app.signaling.events.on('message', (m) => log.push(`got ${m.type}`));
+      });
+    await record(a);
+    await record(b);
+    const frames = (c: Client) => c.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
+    const pcState = (c: Client) =>
+      c.page.evaluate(() => {
         const pc = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc();
-        return { local: pc?.localDescription?.type ?? null, remote: pc?.remoteDescription?.type ?? null };
+        return {
+          local: pc?.localDescription?.type ?? null,
+          remote: pc?.remoteDescription?.type ?? null,
+          gathering: pc?.iceGatheringState ?? null,
+        };
       });
     await a.call('bob', 'video');
     await b.waitForCallState('incoming');
-    // While it rings, alice's offer is made and waiting; nothing of it has gone out.
-    await expect.poll(pcState).toEqual({ local: 'offer', remote: null });
-    expect((await frames()).filter((f) => f.startsWith('sent signal'))).toEqual([]);
+    // While it rings, alice's offer has reached bob's connection, which has answered nothing,
+    // gathered no candidate, and sent nothing.
+    await expect.poll(() => pcState(b)).toEqual({ local: null, remote: 'offer', gathering: 'new' });
+    expect(await pcState(a)).toMatchObject({ local: 'offer', remote: null });
+    expect((await frames(a)).filter((f) => f.startsWith('sent signal'))[0]).toBe('sent signal:offer');
+    expect((await frames(b)).filter((f) => f.startsWith('sent'))).toEqual([]);
     await b.page.getByTestId('accept-video').click();
     await a.waitForCallState('active');
     await b.waitForCallState('active');
     await expectMediaFlowing(a);
     await expectMediaFlowing(b);
-    const log = await frames();
-    // (The app sends the held signals while it handles callAccepted, before this log's own
-    // listener sees that message, so order is checked by the server instead: a signal before the
-    // accept would have been answered with an error.)
-    const firstSignal = log.findIndex((f) => f.startsWith('sent signal'));
-    expect(firstSignal).toBeGreaterThan(log.indexOf('got callRinging'));
-    // The held offer goes first, then the candidates gathered while it rang; one offer in all.
-    expect(log[firstSignal]).toBe('sent signal:offer');
-    expect(log.filter((f) => f === 'sent signal:offer')).toHaveLength(1);
-    expect(log).not.toContain('got error');
+    // Bob's answer follows his accept without waiting for the server's callAccepted; one offer and
+    // one answer in all, and no error.
+    const sentByB = (await frames(b)).filter((f) => f.startsWith('sent call') || f.startsWith('sent signal'));
+    expect(sentByB.slice(0, 2)).toEqual(['sent callAccept', 'sent signal:answer']);
+    expect((await frames(a)).filter((f) => f === 'sent signal:offer')).toHaveLength(1);
+    expect(sentByB.filter((f) => f.startsWith('sent signal:') && f !== 'sent signal:answer')).toEqual([]);
+    for (const c of [a, b]) expect(await frames(c)).not.toContain('got error');
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
     e2e.watch.assertClean();

@@ -303,18 +303,32 @@ describe('calls', () => {
     expect((await ended(alice, second)).reason).toBe('declined');
   });
 
-  it('refuses ICE and media state before the call is accepted, with call_state', async () => {
+  it('while it rings only the caller may signal (the early offer); the callee answers after its accept', async () => {
     const callId = await ring(alice, bob);
-    alice.send({ type: 'signal', callId, data: candidate(1), ref: 'early-ice' });
-    expect((await alice.error('call_state')).ref).toBe('early-ice');
+    // The caller's offer and candidates go to the callee at once.
+    for (const data of [offer, candidate(1), candidate(2)]) alice.send({ type: 'signal', callId, data });
+    await until(() => framesOf(bob, 'signal').length === 3);
+    expect(framesOf(bob, 'signal')).toEqual(
+      [offer, candidate(1), candidate(2)].map((data) => ({ type: 'signal', callId, from: alice.user!.id, data })),
+    );
+    // Nothing from the callee, nor media state, before the accept.
     bob.send({ type: 'signal', callId, data: answer, ref: 'early-answer' });
     expect((await bob.error('call_state')).ref).toBe('early-answer');
     alice.send({ type: 'callMedia', callId, audio: false, video: false, ref: 'early-media' });
     expect((await alice.next('error', (m) => m.ref === 'early-media')).code).toBe('call_state');
-    await pingPong(bob);
-    expect(framesOf(bob, 'signal')).toEqual([]);
-    // The call is unharmed.
-    await accept(alice, bob, callId);
+    await pingPong(alice);
+    expect(framesOf(alice, 'signal')).toEqual([]);
+    // The callee accepts and answers at once, without waiting for callAccepted: the caller hears
+    // the accept first, then the answer.
+    const from = alice.mark();
+    bob.send({ type: 'callAccept', callId, media: 'video' });
+    bob.send({ type: 'signal', callId, data: answer });
+    await alice.next('signal', () => true, 5000, from);
+    const seen = alice.received.slice(from).filter((m) => m.type === 'callAccepted' || m.type === 'signal');
+    expect(seen).toEqual([
+      { type: 'callAccepted', callId, media: 'video' },
+      { type: 'signal', callId, from: bob.user!.id, data: answer },
+    ]);
   });
 
   it('refuses calls to oneself or to users outside one’s rooms, and signals for calls one is not in', async () => {

@@ -1574,15 +1574,12 @@ describe('calls', () => {
     expect(sink.last('signal')).toEqual({ type: 'signal', callId, from: alice.session.id, data });
   });
 
-  it('refuses signal and callMedia before accept with call_state', () => {
+  it('while it rings, relays the caller\'s signals (the early offer) and refuses the callee\'s and callMedia with call_state', () => {
     const { t, alice, bob } = callSetup();
     const callId = invite(t, alice, bob);
     const data = { kind: 'candidate', candidate: null } as const;
-    expect(
-      userError(() => {
-        t.hub.signal(alice.session, callId, data);
-      }).code,
-    ).toBe(ErrorCode.callState);
+    t.hub.signal(alice.session, callId, data);
+    expect(bob.sink.all('signal')).toEqual([{ type: 'signal', callId, from: alice.session.id, data }]);
     expect(
       userError(() => {
         t.hub.signal(bob.session, callId, data);
@@ -1593,7 +1590,7 @@ describe('calls', () => {
         t.hub.callMedia(alice.session, callId, true, true);
       }).code,
     ).toBe(ErrorCode.callState);
-    expect(bob.sink.all('signal')).toEqual([]);
+    expect(alice.sink.all('signal')).toEqual([]);
   });
 
   it('treats a non-party as if the call did not exist', () => {

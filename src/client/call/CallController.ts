@@ -139,11 +139,6 @@ export class CallController {
   readonly #ring: Ringtone;
   readonly #devices: DeviceChoice;
   #session: PeerSession | null = null;
-  /**
-   * The caller's signals from a connection prepared while the call rings, held until the callee
-   * accepts (the server refuses signals before that); null once they may go out.
-   */
-  #held: SignalData[] | null = null;
   #iceServers: IceServer[] = [];
   #inviteRef: string | null = null;
   #cancelWhenRinging = false;
@@ -227,9 +222,11 @@ export class CallController {
     if (v.state !== 'incoming' || v.preparing || v.callId === null) return;
     const callId = v.callId;
     this.#ring.stop();
-    this.#set({ preparing: true });
+    // The panel turns to the call at once, while the camera opens: it is drawn by the time the
+    // answer is made, instead of holding the answer up when callAccepted comes.
+    this.#setState('connecting', { preparing: true, peerVideo: v.media === 'video' });
     const local = await this.#acquire(v.media === 'video' ? media : 'audio');
-    if (this.#v.state !== 'incoming' || this.#v.callId !== callId) {
+    if (this.#v.state !== 'connecting' || this.#v.callId !== callId) {
       stopStream(local.stream);
       return;
     }
@@ -241,6 +238,16 @@ export class CallController {
     });
     if (!this.#sig.send({ type: 'callAccept', callId, media: local.media })) {
       this.#end('error', { kind: 'notConnected' });
+      return;
+    }
+    // The connection made while it rang has the caller's offer by now (or will soon): the answer
+    // follows the accept at once. A voice-only answer to a video call makes the caller start over
+    // without its camera, and this side with it, at callAccepted.
+    if (local.media === v.media) {
+      this.#session?.addStreamWithAnswer(local.stream, 3000);
+    } else {
+      this.#session?.close();
+      this.#session = null;
     }
   }
 
@@ -469,14 +476,16 @@ export class CallController {
           media: msg.media,
         });
         this.#ring.start();
+        this.#prepareCallee();
         return;
       case 'callAccepted':
-        if (msg.callId !== v.callId || (v.state !== 'outgoing' && v.state !== 'incoming')) return;
-        if (this.#session && msg.media !== v.media) {
+        // (The callee is already connecting: it turned to the call at its accept.)
+        if (msg.callId !== v.callId) return;
+        if (v.state !== 'outgoing' && !(v.role === 'callee' && v.state === 'connecting')) return;
+        if (this.#session && v.role === 'caller' && msg.media !== v.media) {
           // Prepared for video, answered with voice: start again without the camera.
           this.#session.close();
           this.#session = null;
-          this.#held = null;
         }
         this.#startMedia(msg.media);
         return;
@@ -519,6 +528,7 @@ export class CallController {
           media: ringing.media,
         });
         this.#ring.start();
+        this.#prepareCallee();
       }
       // A call of a previous page load cannot be picked up: its media is gone.
       for (const c of w.calls) {
@@ -568,9 +578,6 @@ export class CallController {
     const prepared = this.#session;
     const session = prepared ?? this.#newSession(peer, self.id, v.callId, v.role === 'callee');
     this.#session = session;
-    const held = this.#held;
-    this.#held = null;
-    for (const data of held ?? []) this.#sendSignal(v.callId, data);
     this.#dropFiles();
     if (peer.kind === 'parley') {
       import('./FileTransfers.js').then(
@@ -596,19 +603,31 @@ export class CallController {
 
   /**
    * The caller, while the call rings: builds the connection with the local media and lets it make
-   * its offer and gather candidates, held until the accept. What used to start at the accept
-   * (creating the connection, negotiationneeded, the offer, host candidates) is then done by the
-   * time the callee says yes. Only towards Parley apps: the legacy ones expect the offer after
-   * their own accept, as before.
+   * its offer and gather candidates, which go out at once: the callee's app applies the offer
+   * while it rings and answers only when its user accepts. What used to start at the accept
+   * (creating the connections, the offer, applying it, host candidates) is then done by the time
+   * the callee says yes. Only towards Parley apps: the legacy ones expect the offer after their
+   * own accept, as before (and the server refuses signals to them before it).
    */
   #prepare(): void {
     const v = this.#v;
     const self = this.#sig.user.value;
     if (this.#session || v.role !== 'caller' || v.state !== 'outgoing' || v.callId === null) return;
     if (!v.peer || v.peer.kind !== 'parley' || !v.local || !self) return;
-    this.#held = [];
     this.#session = this.#newSession(v.peer, self.id, v.callId, false);
     this.#session.addStream(v.local);
+  }
+
+  /**
+   * The callee, while the call rings: a connection ready for the caller's early offer. It applies
+   * the offer but answers nothing, gathers no candidates and opens no device until the user
+   * accepts (PeerSession's answerFirst); declining, or the call ending, closes it.
+   */
+  #prepareCallee(): void {
+    const v = this.#v;
+    const self = this.#sig.user.value;
+    if (this.#session || v.role !== 'callee' || v.state !== 'incoming' || !v.peer || !self) return;
+    this.#session = this.#newSession(v.peer, self.id, v.callId, true);
   }
 
   #sendSignal(callId: string | null, data: SignalData): void {
@@ -626,8 +645,7 @@ export class CallController {
       send: (data) => {
         // A connection that was dropped (a prepared one replaced at a voice-only answer) says nothing.
         if (this.#session !== session) return;
-        if (this.#held !== null) this.#held.push(data);
-        else this.#sendSignal(callId, data);
+        this.#sendSignal(callId, data);
       },
       onTrack: (stream) => {
         if (this.#session === session) this.#set({ remote: stream });
@@ -673,7 +691,6 @@ export class CallController {
     this.stats.stop();
     const session = this.#session;
     this.#session = null;
-    this.#held = null;
     session?.close();
     this.files.value?.disconnect();
     stopStream(this.#v.local);

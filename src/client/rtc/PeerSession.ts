@@ -19,9 +19,11 @@ export interface PeerSessionOptions {
   /** Open a data channel for PeerNotes (both sides must be Parley apps). */
   dataChannel: boolean;
   /**
-   * Let the other side offer first: local tracks and the data channel are added when the first
-   * offer arrives (or after a fallback delay). Both sides offering at once is legal, perfect
-   * negotiation settles it, but the callee waiting avoids a needless rollback in the common case.
+   * Let the other side offer first (the callee): an offer is applied as soon as it arrives, even
+   * while the call still rings, but nothing is answered until addStreamWithAnswer (the user's
+   * accept); local tracks and the data channel go with that answer (or after a fallback delay if
+   * no offer comes). Both sides offering at once is legal, perfect negotiation settles it, but
+   * the callee waiting avoids a needless rollback in the common case.
    */
   answerFirst: boolean;
   onTrack: (stream: MediaStream) => void;
@@ -53,6 +55,15 @@ export class PeerSession {
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
   #remote = new MediaStream();
+  /**
+   * answerFirst: what the first answer sends, settled by addStreamWithAnswer (or by close); null
+   * once taken. Until then an offer waits, applied but unanswered.
+   */
+  #answerWith: Promise<MediaStream | null> | null = null;
+  #settleAnswerWith: ((stream: MediaStream | null | Promise<MediaStream | null>) => void) | null = null;
+  #fallbackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Candidates that came before any remote description (a previous connection's, or early). */
+  #early: (RTCIceCandidateInit | null)[] = [];
 
   constructor(options: PeerSessionOptions) {
     this.#opts = options;
@@ -95,7 +106,13 @@ export class PeerSession {
       if (pc.connectionState === 'failed') pc.restartIce();
       this.#opts.onConnectionState(pc.connectionState);
     };
-    if (!options.answerFirst) this.#openChannel();
+    if (options.answerFirst) {
+      this.#answerWith = new Promise((settle) => {
+        this.#settleAnswerWith = settle;
+      });
+    } else {
+      this.#openChannel();
+    }
   }
 
   #openChannel(): void {
@@ -143,24 +160,26 @@ export class PeerSession {
   }
 
   /**
-   * With answerFirst: sends local tracks (and opens the data channel) with the answer to the
-   * first offer, or after `fallbackMs` if no offer comes.
+   * With answerFirst, once the user has accepted: sends `stream`'s tracks (and opens the data
+   * channel) with the answer to the offer, which may already be here, or after `fallbackMs` if no
+   * offer comes.
    */
   addStreamWithAnswer(stream: MediaStream | null, fallbackMs: number): void {
-    this.#pendingStream = stream;
-    this.#pendingTimer = setTimeout(() => {
-      this.#flushPendingStream();
+    if (!this.#settleAnswerWith) return;
+    this.#settleAnswerWith(stream);
+    this.#settleAnswerWith = null;
+    this.#fallbackTimer = setTimeout(() => {
+      void this.#takeAnswerStream();
     }, fallbackMs);
   }
 
-  #pendingStream: MediaStream | null = null;
-  #pendingTimer: ReturnType<typeof setTimeout> | null = null;
-
-  #flushPendingStream(): void {
-    if (this.#pendingTimer) clearTimeout(this.#pendingTimer);
-    this.#pendingTimer = null;
-    const stream = this.#pendingStream;
-    this.#pendingStream = null;
+  /** With answerFirst: waits for the accept, then adds its tracks and the data channel (once). */
+  async #takeAnswerStream(): Promise<void> {
+    const pending = this.#answerWith;
+    this.#answerWith = null;
+    const stream = pending ? await pending : null;
+    if (this.#fallbackTimer) clearTimeout(this.#fallbackTimer);
+    this.#fallbackTimer = null;
     if (this.#closed) return;
     this.#openChannel();
     if (stream) this.addStream(stream);
@@ -177,9 +196,11 @@ export class PeerSession {
       await sender.replaceTrack(fresh);
       return;
     }
-    const pending = this.#pendingStream;
-    if (pending?.getTracks().includes(old)) {
-      this.#pendingStream = new MediaStream(pending.getTracks().map((t) => (t === old ? fresh : t)));
+    const pending = this.#answerWith;
+    if (pending) {
+      this.#answerWith = pending.then((stream) =>
+        stream?.getTracks().includes(old) ? new MediaStream(stream.getTracks().map((t) => (t === old ? fresh : t))) : stream,
+      );
     }
   }
 
@@ -239,7 +260,10 @@ export class PeerSession {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#pendingTimer) clearTimeout(this.#pendingTimer);
+    if (this.#fallbackTimer) clearTimeout(this.#fallbackTimer);
+    // An offer waiting for an accept that will not come: let its handler finish.
+    this.#settleAnswerWith?.(null);
+    this.#settleAnswerWith = null;
     this.#channel?.close();
     this.#files?.close();
     this.#filesListener = null;
@@ -282,17 +306,33 @@ export class PeerSession {
       } finally {
         this.#isSettingRemoteAnswerPending = false;
       }
+      for (const candidate of this.#early.splice(0)) await this.#addCandidate(candidate);
       if (description.type === 'offer') {
-        this.#flushPendingStream();
+        if (this.#answerWith) await this.#takeAnswerStream();
+        else this.#openChannel();
+        if (this.#closed) return;
         await pc.setLocalDescription();
         const local = pc.localDescription;
         if (local) this.#sendDescription(local);
       }
       return;
     }
+    if (!pc.remoteDescription) {
+      this.#early.push(data.candidate);
+      return;
+    }
+    await this.#addCandidate(data.candidate);
+  }
+
+  async #addCandidate(candidate: RTCIceCandidateInit | null): Promise<void> {
+    const pc = this.pc;
+    // A candidate of the peer's previous connection (it started over, e.g. for a voice-only
+    // answer): its ICE username fragment is not in the description we have.
+    const ufrag = candidate?.usernameFragment;
+    if (ufrag && !(pc.remoteDescription?.sdp.split(/\r?\n/).includes(`a=ice-ufrag:${ufrag}`) ?? false)) return;
     try {
-      if (data.candidate === null) await pc.addIceCandidate();
-      else await pc.addIceCandidate(data.candidate);
+      if (candidate === null) await pc.addIceCandidate();
+      else await pc.addIceCandidate(candidate);
     } catch (error) {
       // Candidates of an offer we ignored are expected to fail.
       if (!this.#ignoreOffer) throw error;

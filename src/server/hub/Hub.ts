@@ -964,7 +964,7 @@ export class Hub {
     }
     const call = this.#partyCall(session, callId, { type: 'signal', callId, data });
     if (!call) return;
-    if (call.state !== 'active') {
+    if (call.state !== 'active' && !earlySignalAllowed(call, session)) {
       throw new UserError(ErrorCode.callState, 'the call has not been accepted yet');
     }
     call.peerOf(session).send(new Outbound({ type: 'signal', callId, from: session.id, data }));
@@ -1461,4 +1461,14 @@ function callSummary(call: Call, session: Session): CallSummary {
 
 export function assertNever(x: never): never {
   throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}
+
+/**
+ * While a call rings, its caller may already send its offer and candidates (an early offer): the
+ * callee's app applies the offer and answers only once its user accepts (docs/PROTOCOL.md).
+ * Nothing goes the other way before the accept. Legacy callees never ring (they accept at once),
+ * so an early offer only ever reaches a Parley app.
+ */
+function earlySignalAllowed(call: Call, sender: Session): boolean {
+  return call.state === 'ringing' && sender === call.caller;
 }
