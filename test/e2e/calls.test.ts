@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { SignalData } from '../../src/protocol/protocol.js';
+import { ParleyClient } from '../helpers/parley.js';
 import { type Client, expectMediaFlowing, startCall, useBrowserAndServer } from './harness.js';
 
 const e2e = useBrowserAndServer();
@@ -86,6 +88,61 @@ describe('calls in the browser', () => {
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
     e2e.watch.assertClean();
+  });
+
+  it('the callee keeps a caller\'s candidates that come before its offer; a dropped connection\'s does no harm', async () => {
+    const b = await e2e.user('bob');
+    // The caller is a protocol client, so the order of its signals is the test's to choose.
+    const alice = new ParleyClient(`ws://127.0.0.1:${e2e.app.port}/ws`);
+    try {
+      await alice.hello('alice');
+      await b.waitForMember('alice');
+      const bob = (await alice.next('roomJoined')).members.find((m) => m.name === 'bob')!;
+      // A real offer, made in bob's browser by a connection of its own.
+      const sdp = await b.page.evaluate(async () => {
+        const pc = new RTCPeerConnection();
+        pc.addTransceiver('audio');
+        pc.addTransceiver('video');
+        pc.createDataChannel('x');
+        await pc.setLocalDescription();
+        const offer = pc.localDescription!.sdp;
+        pc.close();
+        return offer;
+      });
+      const ufrag = /^a=ice-ufrag:(\S+)\r?$/m.exec(sdp)![1]!;
+      const host = (n: number, usernameFragment: string): SignalData => ({
+        kind: 'candidate',
+        candidate: { candidate: `candidate:${n} 1 udp 2122260223 127.0.0.${n} 5000${n} typ host`, sdpMid: '0', sdpMLineIndex: 0, usernameFragment },
+      });
+      alice.send({ type: 'callInvite', to: bob.id, media: 'video' });
+      const { callId } = await alice.next('callRinging');
+      await b.waitForCallState('incoming');
+      // Before the offer: a candidate of a connection alice has dropped, then one of this offer.
+      // (Chromium ignores a candidate with an unknown username fragment by itself; other browsers
+      // refuse it, which is why PeerSession drops it first.)
+      alice.send({ type: 'signal', callId, data: host(7, 'dropped') });
+      alice.send({ type: 'signal', callId, data: host(8, ufrag) });
+      alice.send({ type: 'signal', callId, data: { kind: 'description', description: { type: 'offer', sdp } } });
+      await b.page.getByTestId('accept-video').click();
+      const answer = await alice.next('signal', (m) => m.data.kind === 'description');
+      expect(answer.data).toMatchObject({ kind: 'description', description: { type: 'answer' } });
+      const remote = () =>
+        b.page.evaluate(async () => {
+          const pc = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection } }).__parleyTest.pc();
+          const found: string[] = [];
+          (await pc.getStats()).forEach((r: { type: string; address?: string; port?: number }) => {
+            if (r.type === 'remote-candidate') found.push(`${r.address}:${r.port}`);
+          });
+          return found;
+        });
+      await expect.poll(remote).toContain('127.0.0.8:50008');
+      expect(await remote()).not.toContain('127.0.0.7:50007');
+      expect(await b.page.locator('[data-testid="call"] .problem').count()).toBe(0);
+      alice.send({ type: 'callHangup', callId });
+      await b.waitForCallState('ended');
+    } finally {
+      alice.close();
+    }
   });
 
   it('on a phone: incoming call, voice answer, caller hangs up', async () => {
