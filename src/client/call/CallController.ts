@@ -222,11 +222,9 @@ export class CallController {
     if (v.state !== 'incoming' || v.preparing || v.callId === null) return;
     const callId = v.callId;
     this.#ring.stop();
-    // The panel turns to the call at once, while the camera opens: it is drawn by the time the
-    // answer is made, instead of holding the answer up when callAccepted comes.
-    this.#setState('connecting', { preparing: true, peerVideo: v.media === 'video' });
+    this.#set({ preparing: true });
     const local = await this.#acquire(v.media === 'video' ? media : 'audio');
-    if (this.#v.state !== 'connecting' || this.#v.callId !== callId) {
+    if (this.#v.state !== 'incoming' || this.#v.callId !== callId) {
       stopStream(local.stream);
       return;
     }
@@ -479,9 +477,7 @@ export class CallController {
         this.#prepareCallee();
         return;
       case 'callAccepted':
-        // (The callee is already connecting: it turned to the call at its accept.)
-        if (msg.callId !== v.callId) return;
-        if (v.state !== 'outgoing' && !(v.role === 'callee' && v.state === 'connecting')) return;
+        if (msg.callId !== v.callId || (v.state !== 'outgoing' && v.state !== 'incoming')) return;
         if (this.#session && v.role === 'caller' && msg.media !== v.media) {
           // Prepared for video, answered with voice: start again without the camera.
           this.#session.close();
