@@ -602,8 +602,8 @@ export class CallController {
    * its offer and gather candidates, which go out at once: the callee's app applies the offer
    * while it rings and answers only when its user accepts. What used to start at the accept
    * (creating the connections, the offer, applying it, host candidates) is then done by the time
-   * the callee says yes. Only towards Parley apps: the legacy ones expect the offer after their
-   * own accept, as before (and the server refuses signals to them before it).
+   * the callee says yes. Only towards Parley apps: a legacy app is accepted at once (it never
+   * rings) and expects the offer after that, as before.
    */
   #prepare(): void {
     const v = this.#v;

@@ -60,7 +60,7 @@ export class PeerSession {
    * once taken. Until then an offer waits, applied but unanswered.
    */
   #answerWith: Promise<MediaStream | null> | null = null;
-  #settleAnswerWith: ((stream: MediaStream | null | Promise<MediaStream | null>) => void) | null = null;
+  #settleAnswerWith: ((stream: MediaStream | null) => void) | null = null;
   #fallbackTimer: ReturnType<typeof setTimeout> | null = null;
   /** Candidates that came before any remote description (a previous connection's, or early). */
   #early: (RTCIceCandidateInit | null)[] = [];
