@@ -964,7 +964,7 @@ export class Hub {
     }
     const call = this.#partyCall(session, callId, { type: 'signal', callId, data });
     if (!call) return;
-    if (call.state !== 'active' && !earlySignalAllowed(call, session)) {
+    if (!maySignal(call, session)) {
       throw new UserError(ErrorCode.callState, 'the call has not been accepted yet');
     }
     call.peerOf(session).send(new Outbound({ type: 'signal', callId, from: session.id, data }));
@@ -1464,11 +1464,11 @@ export function assertNever(x: never): never {
 }
 
 /**
- * While a call rings, its caller may already send its offer and candidates (an early offer): the
- * callee's app applies the offer and answers only once its user accepts (docs/PROTOCOL.md).
- * Nothing goes the other way before the accept. Legacy callees never ring (they accept at once),
- * so an early offer only ever reaches a Parley app.
+ * Either party signals in an active call. While it rings, the caller may already send its offer
+ * and candidates (an early offer): the callee's app applies the offer and answers only once its
+ * user accepts (docs/PROTOCOL.md); nothing goes the other way before the accept. Legacy callees
+ * never ring (they accept at once), so an early offer only ever reaches a Parley app.
  */
-function earlySignalAllowed(call: Call, sender: Session): boolean {
-  return call.state === 'ringing' && sender === call.caller;
+function maySignal(call: Call, sender: Session): boolean {
+  return call.state === 'active' || (call.state === 'ringing' && sender === call.caller);
 }
