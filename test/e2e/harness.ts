@@ -28,6 +28,8 @@ export interface App {
   port: number;
   url: string;
   config: Config;
+  /** The tutorials' "chat" protocol endpoint, when the overrides turned it on (port 0: any). */
+  legacyChatUrl: string | null;
   /** Stops the server and starts a new one on the same port and database file. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -51,7 +53,8 @@ export async function startApp(overrides: Partial<Config> = {}): Promise<App> {
   };
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   let server = buildServer(config, { logger });
-  const port = (await server.listen()).port;
+  const listening = await server.listen();
+  const port = listening.port;
   config.port = port;
   let stopped = false;
   const app: App = {
@@ -61,6 +64,7 @@ export async function startApp(overrides: Partial<Config> = {}): Promise<App> {
     port,
     url: `http://127.0.0.1:${port}`,
     config,
+    legacyChatUrl: listening.legacyChatPort === null ? null : `ws://127.0.0.1:${listening.legacyChatPort}/`,
     async stop() {
       stopped = true;
       await server.close();

@@ -267,34 +267,41 @@ describe('legacy chat protocol: calls', () => {
     pia.close();
   });
 
-  it('a legacy client calls a Parley user: it rings, and the offer and early candidates arrive only after accept', async () => {
+  it('a legacy client calls a Parley user: it rings with the offer and candidates (an early offer); the answer comes after accept', async () => {
     const pia = await signedIn(t.url, 'Pia');
     const lea = await chatUser(t, 'Lea');
+    const from = pia.mark();
     lea.sendJson({ type: 'video-offer', name: 'Lea', target: 'Pia', sdp: offerSdp });
-    const incoming = await pia.next('callIncoming');
+    const incoming = await pia.next('callIncoming', () => true, 3000, from);
     expect(incoming.from).toMatchObject({ id: userId('Lea'), name: 'Lea', kind: 'chat' });
     expect(incoming.media).toBe('video');
     lea.sendJson({ type: 'new-ice-candidate', target: 'Pia', candidate: iceCandidate });
     lea.sendJson({ type: 'new-ice-candidate', target: null, candidate: { ...iceCandidate, sdpMLineIndex: 1 } });
-    expect((await pia.quiet(100)).filter((m) => m.type === 'signal')).toEqual([]);
-
-    const from = pia.mark();
-    pia.send({ type: 'callAccept', callId: incoming.callId, media: 'video' });
-    await pia.next('callAccepted', () => true, 3000, from);
     await pia.next('signal', (m) => m.data.kind === 'candidate' && m.data.candidate?.sdpMLineIndex === 1, 3000, from);
-    const signals = pia.received.slice(from).filter((m) => m.type === 'signal');
-    expect(signals.map((m) => m.data)).toEqual([
+    // While it rings: callIncoming first, then the offer and the candidates in the order sent.
+    const frames = pia.received.slice(from).filter((m) => m.type === 'callIncoming' || m.type === 'signal');
+    expect(frames.map((m) => (m.type === 'signal' ? m.data : m.type))).toEqual([
+      'callIncoming',
       { kind: 'description', description: offerSdp },
       { kind: 'candidate', candidate: iceCandidate },
       { kind: 'candidate', candidate: { ...iceCandidate, sdpMLineIndex: 1 } },
     ]);
-    // The accept reached Pia before the offer did.
-    const accIdx = pia.received.findIndex((m, i) => i >= from && m.type === 'callAccepted');
-    const offerIdx = pia.received.findIndex((m, i) => i >= from && m.type === 'signal');
-    expect(accIdx).toBeLessThan(offerIdx);
+    // An answer from the caller's side has nothing to answer while it rings; the connection lives.
+    const leaFrom = lea.mark();
+    lea.sendJson({ type: 'video-answer', name: 'Lea', target: 'Pia', sdp: answerSdp });
+    expect(await lea.next('error', () => true, leaFrom)).toMatchObject({ code: 'call_state' });
+    // Nor may the callee answer before it accepts.
+    pia.send({ type: 'signal', callId: incoming.callId, data: { kind: 'description', description: answerSdp } });
+    expect(await pia.next('error', () => true, 3000, from)).toMatchObject({ code: 'call_state' });
+    expect((await lea.quiet(100)).filter((m) => m.type === 'video-answer')).toEqual([]);
 
+    const accepted = pia.mark();
+    pia.send({ type: 'callAccept', callId: incoming.callId, media: 'video' });
     pia.send({ type: 'signal', callId: incoming.callId, data: { kind: 'description', description: answerSdp } });
     expect(await lea.next('video-answer')).toEqual({ type: 'video-answer', name: 'Pia', target: 'Lea', sdp: answerSdp });
+    await pia.next('callAccepted', () => true, 3000, accepted);
+    // Nothing was delivered twice: the early offer is the only one.
+    expect(pia.received.slice(accepted).filter((m) => m.type === 'signal')).toEqual([]);
     pia.close();
   });
 
@@ -305,7 +312,11 @@ describe('legacy chat protocol: calls', () => {
     const incoming = await pia.next('callIncoming');
     pia.send({ type: 'callDecline', callId: incoming.callId });
     expect(await lea.next('hang-up')).toEqual({ type: 'hang-up', name: 'Pia', target: 'Lea' });
-    expect(pia.received.filter((m) => m.type === 'signal')).toEqual([]);
+    // The early offer reached Pia's app while it rang; nothing went the other way.
+    expect(pia.received.filter((m) => m.type === 'signal').map((m) => m.data)).toEqual([
+      { kind: 'description', description: offerSdp },
+    ]);
+    expect(lea.all('video-answer')).toEqual([]);
     expect(t.server.hub.callCount).toBe(0);
     pia.close();
   });

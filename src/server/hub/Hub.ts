@@ -955,7 +955,7 @@ export class Hub {
     this.#endCall(call, reason);
   }
 
-  /** Relays SDP or ICE to the other party; only once the callee has accepted. */
+  /** Relays SDP or ICE to the other party, when maySignal lets the sender (below). */
   signal(session: Session, callId: string, data: SignalData, to?: string): void {
     if (this.#roomCalls.byId(callId)) {
       const target = this.#roomCalls.signalTarget(session, callId, to);

@@ -27,25 +27,11 @@ export interface LegacyConnectionOptions {
 /** A client that has this much unsent data queued is not reading; drop it rather than buffer more. */
 const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
 
-/**
- * ICE candidates a legacy caller may send before the callee has accepted. A browser gathers a
- * handful per network interface; the bound only stops a client from making the server hoard.
- */
-const HELD_CANDIDATES_MAX = 64;
-
-/** What a legacy caller sent before the callee accepted: relayed, in order, once it does. */
-interface Held {
-  offer: SessionDescriptionInit;
-  candidates: (IceCandidateInit | null)[];
-}
-
 /** The call this connection's user is in, as far as the legacy wire is concerned. */
 interface LegacyCall {
   id: string;
   /** Kept because the hub has forgotten the call by the time it says the call ended. */
   peerName: string;
-  /** Non-null from the invite until the held offer has been relayed. */
-  held: Held | null;
 }
 
 /**
@@ -53,11 +39,11 @@ interface LegacyCall {
  * mapping between legacy call frames (which name the peer and have no consent step) and the hub's
  * calls (which have ids and ring first).
  *
- * Calls: a legacy offer to someone the user is not in a call with becomes hub.callInvite; the
- * offer and early ICE candidates are held until the callee accepts (a Parley user is asked first;
- * a legacy callee accepts at once) and then relayed as signals. Any later offer, answer or
- * candidate between the two is relayed straight away. Whatever way a call ends, the legacy client
- * is told with the protocol's own "peer gone" frame.
+ * Calls: a legacy offer to someone the user is not in a call with becomes hub.callInvite, and the
+ * offer follows it at once as a signal, like a Parley app's early offer: a Parley callee's app
+ * applies it while it rings and answers only if its user accepts; a legacy callee accepts at
+ * once. Candidates, later offers and answers are relayed as they come. Whatever way a call ends,
+ * the legacy client is told with the protocol's own "peer gone" frame.
  *
  * Subclasses parse their protocol's frames and call offer(), answer(), candidate() and hangUp();
  * they turn signals from the peer into frames in sendDescription(), sendCandidate() and
@@ -70,8 +56,6 @@ export abstract class LegacyConnection implements SessionSink, FrameHandler {
   protected readonly logger: HubLogger;
   #session: Session | null = null;
   #call: LegacyCall | null = null;
-  /** Set while hub.callInvite runs, so the callRinging it delivers can take the held offer. */
-  #inviting: Held | null = null;
 
   constructor(ws: WebSocket, hub: Hub, options: LegacyConnectionOptions) {
     this.ws = ws;
@@ -162,9 +146,6 @@ export abstract class LegacyConnection implements SessionSink, FrameHandler {
       case 'callIncoming':
         this.#callStarted(msg.callId);
         return;
-      case 'callAccepted':
-        this.#callAccepted(msg.callId);
-        return;
       case 'signal':
         this.#signalIn(msg.callId, msg.data);
         return;
@@ -196,15 +177,14 @@ export abstract class LegacyConnection implements SessionSink, FrameHandler {
       this.#relay(session, call, { kind: 'description', description });
       return;
     }
-    this.#inviting = { offer: description, candidates: [] };
-    let started: Call | null;
-    try {
-      started = this.hub.callInvite(session, target.id, 'video');
-    } finally {
-      this.#inviting = null;
-    }
+    const started = this.hub.callInvite(session, target.id, 'video');
     // Busy: the hub answered with callEnded for a call id this connection never saw.
-    if (started === null) this.sendPeerGone(target.name);
+    if (started === null) {
+      this.sendPeerGone(target.name);
+      return;
+    }
+    // The early offer: the callee has heard of the call (callIncoming, or an accept of its own).
+    this.hub.signal(session, started.id, { kind: 'description', description });
   }
 
   /** An answer; `peerName` (if given) must be the user the call is with. */
@@ -244,17 +224,10 @@ export abstract class LegacyConnection implements SessionSink, FrameHandler {
   }
 
   #relay(session: Session, call: Call, data: SignalData): void {
-    const held = this.#call?.id === call.id ? this.#call.held : null;
-    if (held) {
-      if (data.kind === 'candidate') {
-        if (held.candidates.length < HELD_CANDIDATES_MAX) held.candidates.push(data.candidate);
-      } else if (data.description.type === 'offer') {
-        // A newer offer from the same connection supersedes the one not yet delivered.
-        held.offer = data.description;
-      } else {
-        throw new UserError(ErrorCode.callState, 'the call has not been accepted yet');
-      }
-      return;
+    // Only the caller can be sending while it rings (legacy callees never ring); nothing of its
+    // own to answer yet.
+    if (call.state === 'ringing' && data.kind === 'description' && data.description.type === 'answer') {
+      throw new UserError(ErrorCode.callState, 'the call has not been accepted yet');
     }
     this.hub.signal(session, call.id, data);
   }
@@ -266,35 +239,7 @@ export abstract class LegacyConnection implements SessionSink, FrameHandler {
     const session = this.#session;
     const call = session?.call;
     if (!session || !call || call.id !== callId) return;
-    this.#call = {
-      id: callId,
-      peerName: call.peerOf(session).name,
-      held: call.caller === session ? this.#inviting : null,
-    };
-  }
-
-  #callAccepted(callId: string): void {
-    if (this.#call?.id !== callId || this.#call.held === null) return;
-    // The hub tells the caller first; relay once the callee has heard of the accept too.
-    queueMicrotask(() => {
-      this.#flushHeld(callId);
-    });
-  }
-
-  #flushHeld(callId: string): void {
-    const mine = this.#call;
-    const session = this.#session;
-    if (!session || mine?.id !== callId || mine.held === null) return;
-    const held = mine.held;
-    mine.held = null;
-    try {
-      this.hub.signal(session, callId, { kind: 'description', description: held.offer });
-      for (const candidate of held.candidates) {
-        this.hub.signal(session, callId, { kind: 'candidate', candidate });
-      }
-    } catch (error) {
-      this.#fail(error);
-    }
+    this.#call = { id: callId, peerName: call.peerOf(session).name };
   }
 
   #signalIn(callId: string, data: SignalData): void {
