@@ -56,21 +56,12 @@ describe('calls in the browser', () => {
     await record(a);
     await record(b);
     const frames = (c: Client) => c.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
-    const pcState = (c: Client) =>
-      c.page.evaluate(() => {
-        const pc = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc();
-        return {
-          local: pc?.localDescription?.type ?? null,
-          remote: pc?.remoteDescription?.type ?? null,
-          gathering: pc?.iceGatheringState ?? null,
-        };
-      });
     await a.call('bob', 'video');
     await b.waitForCallState('incoming');
     // While it rings, alice's offer has reached bob's connection, which has answered nothing,
     // gathered no candidate, and sent nothing.
-    await expect.poll(() => pcState(b)).toEqual({ local: null, remote: 'offer', gathering: 'new' });
-    expect(await pcState(a)).toMatchObject({ local: 'offer', remote: null });
+    await expect.poll(() => b.negotiation()).toEqual({ local: null, remote: 'offer', gathering: 'new' });
+    expect(await a.negotiation()).toMatchObject({ local: 'offer', remote: null });
     expect((await frames(a)).filter((f) => f.startsWith('sent signal'))[0]).toBe('sent signal:offer');
     expect((await frames(b)).filter((f) => f.startsWith('sent'))).toEqual([]);
     await b.page.getByTestId('accept-video').click();

@@ -186,6 +186,18 @@ export class Client {
     return this.page.getByTestId('call').getAttribute('data-state', { timeout: 2000 }).catch(() => 'idle');
   }
 
+  /** The call connection's negotiation so far: description types and ICE gathering (null: none). */
+  negotiation(): Promise<{ local: string | null; remote: string | null; gathering: string | null }> {
+    return this.page.evaluate(() => {
+      const pc = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc();
+      return {
+        local: pc?.localDescription?.type ?? null,
+        remote: pc?.remoteDescription?.type ?? null,
+        gathering: pc?.iceGatheringState ?? null,
+      };
+    });
+  }
+
   async waitForCallState(state: string, timeout = 20_000): Promise<void> {
     await this.page.locator(`[data-testid="call"][data-state="${state}"]`).waitFor({ timeout });
   }

@@ -64,12 +64,7 @@ describe('a tutorial chat-protocol page calling the web app', () => {
       await bob.waitForCallState('incoming');
       // While it rings, lea's offer is already applied on bob's side, which has answered nothing
       // and gathered no candidate: consent still comes first.
-      const pcState = () =>
-        bob.page.evaluate(() => {
-          const pc = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc();
-          return { local: pc?.localDescription?.type ?? null, remote: pc?.remoteDescription?.type ?? null, gathering: pc?.iceGatheringState ?? null };
-        });
-      await expect.poll(pcState).toEqual({ local: null, remote: 'offer', gathering: 'new' });
+      await expect.poll(() => bob.negotiation()).toEqual({ local: null, remote: 'offer', gathering: 'new' });
       const legacy = () =>
         lea.evaluate(async () => {
           const { pc, sent, got } = (window as unknown as { __legacy: LegacyPage }).__legacy;
