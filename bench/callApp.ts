@@ -17,8 +17,10 @@
  *   way down, so the probe learns of each new srcObject ('loadstart') without a MutationObserver.
  * - A step timeline for the breakdown, from the app's own traffic: getUserMedia calls, the Parley
  *   frames it sends and receives (a WebSocket subclass that listens before the app does), its
- *   RTCPeerConnection's events (a subclass), and the call state machine's own transitions (it logs
- *   "call: a -> b" with console.debug). These wrappers only take a time stamp; they cost
+ *   RTCPeerConnection's events (a subclass), the call state machine's own transitions (it logs
+ *   "call: a -> b" with console.debug), and the remote video's first `play`, `loadstart` and
+ *   `loadedmetadata` (its stream set, its player loading, its first frame's size known). These
+ *   wrappers only take a time stamp; they cost
  *   microseconds against a setup of a few hundred milliseconds.
  */
 import { existsSync } from 'node:fs';
@@ -128,7 +130,9 @@ export function installAppProbe(): void {
       type,
       (event) => {
         const video = event.target;
-        if (!isRemote(video) || !rvfc) return;
+        if (!isRemote(video)) return;
+        mark(type);
+        if (!rvfc) return;
         const r = rec;
         video.requestVideoFrameCallback(() => {
           seen(r, 'rvfc');

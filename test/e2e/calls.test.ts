@@ -5,6 +5,27 @@ import { type Client, expectMediaFlowing, startCall, useBrowserAndServer } from 
 
 const e2e = useBrowserAndServer();
 
+/** Starts keeping every frame the page sends and every message it receives, in order. */
+function record(c: Client): Promise<void> {
+  return c.page.evaluate(() => {
+    const log: string[] = [];
+    (window as unknown as { __frames: string[] }).__frames = log;
+    const send = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'send')!.value as (this: WebSocket, data: string) => void;
+    WebSocket.prototype.send = function (this: WebSocket, data: string) {
+      const msg = JSON.parse(data) as { type: string; data?: { description?: { type: string } } };
+      log.push(`sent ${msg.type}${msg.data?.description ? `:${msg.data.description.type}` : ''}`);
+      send.call(this, data);
+    };
+    const hook = (window as unknown as { __parleyTest: { app: { signaling: { events: { on(e: 'message', f: (m: { type: string }) => void): void } } } } }).__parleyTest;
+    hook.app.signaling.events.on('message', (m) => log.push(`got ${m.type}`));
+  });
+}
+
+/** What record() has kept so far. */
+function frames(c: Client): Promise<string[]> {
+  return c.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
+}
+
 describe('calls in the browser', () => {
   it('a video call carries audio and video both ways; the callee hangs up', async () => {
     const [a, b] = await e2e.pair();
@@ -39,23 +60,8 @@ describe('calls in the browser', () => {
 
   it('the offer goes out while the call rings; the callee applies it and answers only after its accept', async () => {
     const [a, b] = await e2e.pair();
-    // Every frame each page sends and every message it receives, in order.
-    const record = (c: Client) =>
-      c.page.evaluate(() => {
-        const log: string[] = [];
-        (window as unknown as { __frames: string[] }).__frames = log;
-        const send = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'send')!.value as (this: WebSocket, data: string) => void;
-        WebSocket.prototype.send = function (this: WebSocket, data: string) {
-          const msg = JSON.parse(data) as { type: string; data?: { description?: { type: string } } };
-          log.push(`sent ${msg.type}${msg.data?.description ? `:${msg.data.description.type}` : ''}`);
-          send.call(this, data);
-        };
-        const hook = (window as unknown as { __parleyTest: { app: { signaling: { events: { on(e: 'message', f: (m: { type: string }) => void): void } } } } }).__parleyTest;
-        hook.app.signaling.events.on('message', (m) => log.push(`got ${m.type}`));
-      });
     await record(a);
     await record(b);
-    const frames = (c: Client) => c.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
     await a.call('bob', 'video');
     await b.waitForCallState('incoming');
     // While it rings, alice's offer has reached bob's connection, which has answered nothing,
@@ -78,6 +84,58 @@ describe('calls in the browser', () => {
     for (const c of [a, b]) expect(await frames(c)).not.toContain('got error');
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
+    e2e.watch.assertClean();
+  });
+
+  it('the callee makes its answer while its camera opens, and sends it behind the accept', async () => {
+    const [a, b] = await e2e.pair();
+    await record(a);
+    await record(b);
+    // Bob's camera and microphone open only when the test says so (a real camera takes a while).
+    await b.page.evaluate(() => {
+      const w = window as unknown as { __openDevices: () => void };
+      const gate = new Promise<void>((open) => (w.__openDevices = open));
+      const devices = navigator.mediaDevices;
+      const getUserMedia = devices.getUserMedia.bind(devices);
+      devices.getUserMedia = async (constraints) => {
+        await gate;
+        return getUserMedia(constraints);
+      };
+    });
+    await a.call('bob', 'video');
+    await b.waitForCallState('incoming');
+    await expect.poll(() => b.negotiation()).toMatchObject({ local: null, remote: 'offer' });
+    await b.page.getByTestId('accept-video').click();
+    // The devices are still opening: the answer is made and its candidates gathered, but nothing
+    // goes out before the accept, which waits for the devices (it says whether there is video).
+    await expect.poll(() => b.negotiation()).toEqual({ local: 'answer', remote: 'offer', gathering: 'complete' });
+    const answer = await b.page.evaluate(() => {
+      const pc = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc()!;
+      return {
+        directions: pc.localDescription!.sdp.split(/\r?\n/).filter((l) => /^a=(sendrecv|sendonly|recvonly|inactive)$/.test(l)),
+        tracks: pc.getSenders().map((s) => s.track),
+      };
+    });
+    expect(answer).toEqual({ directions: ['a=sendrecv', 'a=sendrecv'], tracks: [null, null] });
+    expect((await frames(b)).filter((f) => f.startsWith('sent'))).toEqual([]);
+    expect(await a.negotiation()).toMatchObject({ local: 'offer', remote: null });
+    await b.page.evaluate(() => {
+      (window as unknown as { __openDevices: () => void }).__openDevices();
+    });
+    await a.waitForCallState('active');
+    await b.waitForCallState('active');
+    // Bob's camera and microphone went onto the answer's senders: alice gets both, nothing was
+    // negotiated again.
+    await expectMediaFlowing(a);
+    await expectMediaFlowing(b);
+    const sentByB = (await frames(b)).filter((f) => f.startsWith('sent call') || f.startsWith('sent signal'));
+    expect(sentByB.slice(0, 2)).toEqual(['sent callAccept', 'sent signal:answer']);
+    expect(sentByB.filter((f) => f.startsWith('sent signal:'))).toEqual(['sent signal:answer']);
+    expect(sentByB).toContain('sent signal');
+    expect((await frames(a)).filter((f) => f.startsWith('sent signal:'))).toEqual(['sent signal:offer']);
+    for (const c of [a, b]) expect(await frames(c)).not.toContain('got error');
+    await b.page.getByTestId('hangup').click();
+    await a.waitForCallState('ended');
     e2e.watch.assertClean();
   });
 

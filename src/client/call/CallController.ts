@@ -223,7 +223,11 @@ export class CallController {
     const callId = v.callId;
     this.#ring.stop();
     this.#set({ preparing: true });
-    const local = await this.#acquire(v.media === 'video' ? media : 'audio');
+    const wanted = v.media === 'video' ? media : 'audio';
+    // The answer is made, and its candidates gathered, while the camera and microphone open (a
+    // real camera takes a good part of a second); it goes out behind the accept.
+    if (wanted === v.media) this.#session?.beginAnswer(wanted);
+    const local = await this.#acquire(wanted);
     if (this.#v.state !== 'incoming' || this.#v.callId !== callId) {
       stopStream(local.stream);
       return;
@@ -238,9 +242,10 @@ export class CallController {
       this.#end('error', { kind: 'notConnected' });
       return;
     }
-    // The connection made while it rang has the caller's offer by now (or will soon): the answer
-    // follows the accept at once. A voice-only answer to a video call makes the caller start over
-    // without its camera, and this side with it, at callAccepted.
+    // The connection made while it rang has the caller's offer by now (or will soon), and its
+    // answer made: it follows the accept at once, and the tracks go on the senders readied for them.
+    // A voice-only answer to a video call makes the caller start over without its camera, and this
+    // side with it, at callAccepted.
     if (local.media === v.media) {
       this.#session?.addStreamWithAnswer(local.stream, 3000);
     } else {

@@ -1,4 +1,4 @@
-import type { IceServer, SignalData } from '../../protocol/protocol.js';
+import type { CallMedia, IceServer, SignalData } from '../../protocol/protocol.js';
 
 /** Small messages the two Parley apps exchange directly, so a call outlives the server. */
 export type PeerNote =
@@ -20,9 +20,10 @@ export interface PeerSessionOptions {
   dataChannel: boolean;
   /**
    * Let the other side offer first (the callee): an offer is applied as soon as it arrives, even
-   * while the call still rings, but nothing is answered until addStreamWithAnswer (the user's
-   * accept); local tracks and the data channel go with that answer (or after a fallback delay if
-   * no offer comes). Both sides offering at once is legal, perfect negotiation settles it, but
+   * while the call still rings, but nothing is answered until the user accepts (beginAnswer, or
+   * addStreamWithAnswer), and nothing is sent until addStreamWithAnswer (the accept has gone to
+   * the server); local tracks and the data channel go with that answer (or after a fallback delay
+   * if no offer comes). Both sides offering at once is legal, perfect negotiation settles it, but
    * the callee waiting avoids a needless rollback in the common case.
    */
   answerFirst: boolean;
@@ -56,11 +57,23 @@ export class PeerSession {
   #closed = false;
   #remote = new MediaStream();
   /**
-   * answerFirst: what the first answer sends, settled by addStreamWithAnswer (or by close); null
-   * once taken. Until then an offer waits, applied but unanswered.
+   * answerFirst: settled when the user accepts (beginAnswer or addStreamWithAnswer) with what the
+   * answer will send, or by close with null; null once the first offer was answered (or the
+   * fallback offered). Until then an offer waits, applied but unanswered.
    */
-  #answerWith: Promise<MediaStream | null> | null = null;
-  #settleAnswerWith: ((stream: MediaStream | null) => void) | null = null;
+  #accepted: Promise<CallMedia | null> | null = null;
+  #settleAccepted: ((media: CallMedia | null) => void) | null = null;
+  /** answerFirst: the local stream once addStreamWithAnswer gave it (undefined before). */
+  #answerStream: MediaStream | null | undefined = undefined;
+  /**
+   * answerFirst: the answer's senders, made ready while the devices were still opening; each takes
+   * its track by replaceTrack when the stream comes, with no renegotiation.
+   */
+  #readySenders = new Map<string, RTCRtpSender>();
+  /** answerFirst: the answer was made before the stream came; its tracks go on #readySenders. */
+  #answeredAhead = false;
+  /** answerFirst: signals made before the accept went out (the answer, candidates), sent by addStreamWithAnswer. */
+  #held: SignalData[] | null = null;
   #fallbackTimer: ReturnType<typeof setTimeout> | null = null;
   /** Candidates that came before any remote description (a previous connection's, or early). */
   #early: (RTCIceCandidateInit | null)[] = [];
@@ -80,7 +93,7 @@ export class PeerSession {
     };
     pc.onicecandidate = ({ candidate }) => {
       const c = candidate?.toJSON();
-      this.#opts.send({
+      this.#send({
         kind: 'candidate',
         candidate: c
           ? {
@@ -107,9 +120,10 @@ export class PeerSession {
       this.#opts.onConnectionState(pc.connectionState);
     };
     if (options.answerFirst) {
-      this.#answerWith = new Promise((settle) => {
-        this.#settleAnswerWith = settle;
+      this.#accepted = new Promise((settle) => {
+        this.#settleAccepted = settle;
       });
+      this.#held = [];
     } else {
       this.#openChannel();
     }
@@ -160,29 +174,85 @@ export class PeerSession {
   }
 
   /**
-   * With answerFirst, once the user has accepted: sends `stream`'s tracks (and opens the data
-   * channel) with the answer to the offer, which may already be here, or after `fallbackMs` if no
-   * offer comes.
+   * With answerFirst, at the user's accept, while the devices open: the answer to the offer (which
+   * may already be here) is made at once, with senders for `media` ready to take the tracks, and
+   * its candidates gathered; all of it is held until addStreamWithAnswer, as the server takes no
+   * signal from the callee before its accept.
    */
-  addStreamWithAnswer(stream: MediaStream | null, fallbackMs: number): void {
-    if (!this.#settleAnswerWith) return;
-    this.#settleAnswerWith(stream);
-    this.#settleAnswerWith = null;
-    this.#fallbackTimer = setTimeout(() => {
-      void this.#takeAnswerStream();
-    }, fallbackMs);
+  beginAnswer(media: CallMedia): void {
+    this.#settleAccepted?.(media);
+    this.#settleAccepted = null;
   }
 
-  /** With answerFirst: waits for the accept, then adds its tracks and the data channel (once). */
+  /**
+   * With answerFirst, once the accept has gone out: sends `stream`'s tracks (and opens the data
+   * channel) with the answer to the offer, which may already be made (beginAnswer), have arrived,
+   * or come after this; after `fallbackMs` without an offer this side offers itself. Sends what
+   * was held.
+   */
+  addStreamWithAnswer(stream: MediaStream | null, fallbackMs: number): void {
+    if (!this.#held || this.#closed) return;
+    this.beginAnswer(stream?.getVideoTracks().length ? 'video' : 'audio');
+    this.#answerStream = stream;
+    if (this.#answeredAhead && stream) {
+      for (const track of stream.getTracks()) {
+        const sender = this.#readySenders.get(track.kind);
+        if (sender) {
+          sender.replaceTrack(track).catch((error: unknown) => {
+            if (!this.#closed) this.#opts.onError(error);
+          });
+        } else {
+          // The offer had no place for it (e.g. no video): negotiation follows by itself.
+          this.pc.addTrack(track, stream);
+        }
+      }
+    }
+    const held = this.#held;
+    this.#held = null;
+    for (const data of held) this.#opts.send(data);
+    if (this.#accepted) {
+      this.#fallbackTimer = setTimeout(() => {
+        void this.#takeAnswerStream();
+      }, fallbackMs);
+    }
+  }
+
+  #send(data: SignalData): void {
+    if (this.#closed) return;
+    if (this.#held) this.#held.push(data);
+    else this.#opts.send(data);
+  }
+
+  /**
+   * With answerFirst, for the first offer or the fallback: waits for the accept, then opens the
+   * data channel and adds the tracks, or, while the devices still open, readies a sender of each
+   * kind the answer will send (once).
+   */
   async #takeAnswerStream(): Promise<void> {
-    const pending = this.#answerWith;
-    this.#answerWith = null;
-    const stream = pending ? await pending : null;
+    const pending = this.#accepted;
+    this.#accepted = null;
+    const media = pending ? await pending : null;
     if (this.#fallbackTimer) clearTimeout(this.#fallbackTimer);
     this.#fallbackTimer = null;
-    if (this.#closed) return;
+    if (this.#closed || media === null) return;
     this.#openChannel();
-    if (stream) this.addStream(stream);
+    const stream = this.#answerStream;
+    if (stream !== undefined) {
+      if (stream) this.addStream(stream);
+      return;
+    }
+    // A placeholder stream id in the answer, so that the other side's track comes in a stream
+    // (tutorial pages show `streams[0]`) without the setStreams renegotiation a later id would need.
+    const streamId = new MediaStream();
+    this.#answeredAhead = true;
+    for (const t of this.pc.getTransceivers()) {
+      const kind = t.receiver.track.kind;
+      if (t.mid === null || t.direction === 'stopped' || t.sender.track || this.#readySenders.has(kind)) continue;
+      if (kind !== 'audio' && !(kind === 'video' && media === 'video')) continue;
+      t.direction = 'sendrecv';
+      t.sender.setStreams(streamId);
+      this.#readySenders.set(kind, t.sender);
+    }
   }
 
   /**
@@ -196,11 +266,9 @@ export class PeerSession {
       await sender.replaceTrack(fresh);
       return;
     }
-    const pending = this.#answerWith;
-    if (pending) {
-      this.#answerWith = pending.then((stream) =>
-        stream?.getTracks().includes(old) ? new MediaStream(stream.getTracks().map((t) => (t === old ? fresh : t))) : stream,
-      );
+    const stream = this.#answerStream;
+    if (stream?.getTracks().includes(old)) {
+      this.#answerStream = new MediaStream(stream.getTracks().map((t) => (t === old ? fresh : t)));
     }
   }
 
@@ -262,8 +330,9 @@ export class PeerSession {
     this.#closed = true;
     if (this.#fallbackTimer) clearTimeout(this.#fallbackTimer);
     // An offer waiting for an accept that will not come: let its handler finish.
-    this.#settleAnswerWith?.(null);
-    this.#settleAnswerWith = null;
+    this.#settleAccepted?.(null);
+    this.#settleAccepted = null;
+    this.#held = null;
     this.#channel?.close();
     this.#files?.close();
     this.#filesListener = null;
@@ -287,7 +356,7 @@ export class PeerSession {
   #sendDescription(d: RTCSessionDescription): void {
     if (d.type !== 'offer' && d.type !== 'answer') return;
     this.#descriptionsSent++;
-    this.#opts.send({ kind: 'description', description: { type: d.type, sdp: d.sdp } });
+    this.#send({ kind: 'description', description: { type: d.type, sdp: d.sdp } });
   }
 
   async #handle(data: SignalData): Promise<void> {
@@ -308,7 +377,7 @@ export class PeerSession {
       }
       for (const candidate of this.#early.splice(0)) await this.#addCandidate(candidate);
       if (description.type === 'offer') {
-        if (this.#answerWith) await this.#takeAnswerStream();
+        if (this.#accepted) await this.#takeAnswerStream();
         else this.#openChannel();
         if (this.#closed) return;
         await pc.setLocalDescription();
