@@ -26,6 +26,23 @@ function frames(c: Client): Promise<string[]> {
   return c.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
 }
 
+/**
+ * Both sides active with audio and video flowing both ways, after one offer in all (the caller's)
+ * and one answer (the callee's, right behind its accept, then its candidates); no error.
+ */
+async function expectOneOfferOneAnswer(caller: Client, callee: Client): Promise<void> {
+  await caller.waitForCallState('active');
+  await callee.waitForCallState('active');
+  await expectMediaFlowing(caller);
+  await expectMediaFlowing(callee);
+  const sentByCallee = (await frames(callee)).filter((f) => f.startsWith('sent call') || f.startsWith('sent signal'));
+  expect(sentByCallee.slice(0, 2)).toEqual(['sent callAccept', 'sent signal:answer']);
+  expect(sentByCallee.filter((f) => f.startsWith('sent signal:'))).toEqual(['sent signal:answer']);
+  expect(sentByCallee).toContain('sent signal');
+  expect((await frames(caller)).filter((f) => f.startsWith('sent signal:'))).toEqual(['sent signal:offer']);
+  for (const c of [caller, callee]) expect(await frames(c)).not.toContain('got error');
+}
+
 describe('calls in the browser', () => {
   it('a video call carries audio and video both ways; the callee hangs up', async () => {
     const [a, b] = await e2e.pair();
@@ -71,17 +88,8 @@ describe('calls in the browser', () => {
     expect((await frames(a)).filter((f) => f.startsWith('sent signal'))[0]).toBe('sent signal:offer');
     expect((await frames(b)).filter((f) => f.startsWith('sent'))).toEqual([]);
     await b.page.getByTestId('accept-video').click();
-    await a.waitForCallState('active');
-    await b.waitForCallState('active');
-    await expectMediaFlowing(a);
-    await expectMediaFlowing(b);
-    // Bob's answer follows his accept without waiting for the server's callAccepted; one offer and
-    // one answer in all, and no error.
-    const sentByB = (await frames(b)).filter((f) => f.startsWith('sent call') || f.startsWith('sent signal'));
-    expect(sentByB.slice(0, 2)).toEqual(['sent callAccept', 'sent signal:answer']);
-    expect((await frames(a)).filter((f) => f === 'sent signal:offer')).toHaveLength(1);
-    expect(sentByB.filter((f) => f.startsWith('sent signal:') && f !== 'sent signal:answer')).toEqual([]);
-    for (const c of [a, b]) expect(await frames(c)).not.toContain('got error');
+    // Bob's answer follows his accept without waiting for the server's callAccepted.
+    await expectOneOfferOneAnswer(a, b);
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
     e2e.watch.assertClean();
@@ -122,18 +130,9 @@ describe('calls in the browser', () => {
     await b.page.evaluate(() => {
       (window as unknown as { __openDevices: () => void }).__openDevices();
     });
-    await a.waitForCallState('active');
-    await b.waitForCallState('active');
     // Bob's camera and microphone went onto the answer's senders: alice gets both, nothing was
     // negotiated again.
-    await expectMediaFlowing(a);
-    await expectMediaFlowing(b);
-    const sentByB = (await frames(b)).filter((f) => f.startsWith('sent call') || f.startsWith('sent signal'));
-    expect(sentByB.slice(0, 2)).toEqual(['sent callAccept', 'sent signal:answer']);
-    expect(sentByB.filter((f) => f.startsWith('sent signal:'))).toEqual(['sent signal:answer']);
-    expect(sentByB).toContain('sent signal');
-    expect((await frames(a)).filter((f) => f.startsWith('sent signal:'))).toEqual(['sent signal:offer']);
-    for (const c of [a, b]) expect(await frames(c)).not.toContain('got error');
+    await expectOneOfferOneAnswer(a, b);
     await b.page.getByTestId('hangup').click();
     await a.waitForCallState('ended');
     e2e.watch.assertClean();
