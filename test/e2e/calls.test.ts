@@ -95,7 +95,7 @@ describe('calls in the browser', () => {
     e2e.watch.assertClean();
   });
 
-  it('the callee makes its answer while its camera opens, and sends it behind the accept', async () => {
+  it('the callee accepts at the click: the call connects, and the caller is seen and heard, while its camera opens', async () => {
     const [a, b] = await e2e.pair();
     await record(a);
     await record(b);
@@ -114,9 +114,14 @@ describe('calls in the browser', () => {
     await b.waitForCallState('incoming');
     await expect.poll(() => b.negotiation()).toMatchObject({ local: null, remote: 'offer' });
     await b.page.getByTestId('accept-video').click();
-    // The devices are still opening: the answer is made and its candidates gathered, but nothing
-    // goes out before the accept, which waits for the devices (it says whether there is video).
-    await expect.poll(() => b.negotiation()).toEqual({ local: 'answer', remote: 'offer', gathering: 'complete' });
+    // The devices are still opening: the accept went out at the click, the answer behind it with
+    // senders for audio and video that have no track yet, and the call connected.
+    await expect.poll(async () => (await frames(b)).filter((f) => f.startsWith('sent call') || f.startsWith('sent signal:'))).toEqual([
+      'sent callAccept',
+      'sent signal:answer',
+    ]);
+    await a.waitForCallState('active');
+    await b.waitForCallState('active');
     const answer = await b.page.evaluate(() => {
       const pc = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc()!;
       return {
@@ -125,14 +130,22 @@ describe('calls in the browser', () => {
       };
     });
     expect(answer).toEqual({ directions: ['a=sendrecv', 'a=sendrecv'], tracks: [null, null] });
-    expect((await frames(b)).filter((f) => f.startsWith('sent'))).toEqual([]);
-    expect(await a.negotiation()).toMatchObject({ local: 'offer', remote: null });
+    // Bob already sees and hears alice; his page says what is still starting, and alice's does not
+    // call his camera off (he says what he sends once his devices are open).
+    await expectMediaFlowing(b);
+    await expect(b.page.getByTestId('starting-camera').textContent()).resolves.toBe('Starting camera…');
+    await expect(b.page.getByTestId('toggle-mic').isDisabled()).resolves.toBe(true);
+    expect(await a.page.getByTestId('peer-media').textContent()).toBe('');
+    expect((await a.media()).video).toBe(0);
     await b.page.evaluate(() => {
       (window as unknown as { __openDevices: () => void }).__openDevices();
     });
     // Bob's camera and microphone went onto the answer's senders: alice gets both, nothing was
     // negotiated again.
     await expectOneOfferOneAnswer(a, b);
+    await expect(b.page.getByTestId('starting-camera').count()).resolves.toBe(0);
+    await expect(b.page.getByTestId('toggle-mic').isDisabled()).resolves.toBe(false);
+    expect(await a.page.getByTestId('peer-media').textContent()).toBe('');
     await b.page.getByTestId('hangup').click();
     await a.waitForCallState('ended');
     e2e.watch.assertClean();
@@ -262,14 +275,38 @@ describe('calls in the browser', () => {
     e2e.watch.assertClean();
   });
 
-  it('camera denied: the call goes on as voice and says why', async () => {
+  it('camera denied: the callee is in the video call without video, sees the caller, and says why', async () => {
     const [a, b] = await e2e.pair({}, { failVideo: 'NotAllowedError' });
     await startCall(a, b);
     const problem = b.page.getByTestId('media-problem');
     await expect(problem.getAttribute('data-code')).resolves.toBe('NotAllowedError');
-    await expect(problem.textContent()).resolves.toContain('Permission to use the camera was denied');
+    await expect(problem.textContent()).resolves.toMatch(
+      /^Permission to use the camera was denied\. .* You are in the call without video; you still see the other side\.$/,
+    );
+    await expectMediaFlowing(a, ['audio']);
+    await expectMediaFlowing(b, ['audio', 'video']);
+    expect((await a.media()).video).toBe(0);
+    await expect.poll(() => a.page.getByTestId('peer-media').textContent()).toBe("bob's camera is off.");
+    await expect(b.page.getByTestId('toggle-camera').isDisabled()).resolves.toBe(true);
+    await a.page.getByTestId('hangup').click();
+    await b.waitForCallState('ended');
+    e2e.watch.assertClean();
+  });
+
+  it('camera denied to the caller: the call is voice only, and says why', async () => {
+    const [a, b] = await e2e.pair({ failVideo: 'NotAllowedError' }, {});
+    await a.call('bob', 'video');
+    await b.waitForCallState('incoming');
+    // Alice's invite says voice: bob is offered no video to accept.
+    await expect(b.page.getByTestId('accept-video').count()).resolves.toBe(0);
+    await b.page.getByTestId('accept-audio').click();
+    await a.waitForCallState('active');
+    await b.waitForCallState('active');
+    const problem = a.page.getByTestId('media-problem');
+    await expect(problem.textContent()).resolves.toMatch(/^Permission to use the camera was denied\. .* The call is voice only\.$/);
     await expectMediaFlowing(a, ['audio']);
     await expectMediaFlowing(b, ['audio']);
+    for (const c of [a, b]) expect((await c.media()).video).toBe(0);
     await a.page.getByTestId('hangup').click();
     await b.waitForCallState('ended');
     e2e.watch.assertClean();

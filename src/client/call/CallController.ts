@@ -224,28 +224,43 @@ export class CallController {
     this.#ring.stop();
     this.#set({ preparing: true });
     const wanted = v.media === 'video' ? media : 'audio';
-    // The answer is made, and its candidates gathered, while the camera and microphone open (a
-    // real camera takes a good part of a second); it goes out behind the accept.
-    if (wanted === v.media) this.#session?.beginAnswer(wanted);
+    // Accepted as the call came (the connection made while it rang has, or will have, the
+    // caller's offer): the accept goes out at the click, the answer is made and goes behind it, and
+    // the call connects while the camera and microphone open (a real camera takes a good part of
+    // a second); the tracks then go on the senders readied for them. A voice-only answer to a video
+    // call waits for the microphone and makes the caller start over without its camera.
+    const session = wanted === v.media ? this.#session : null;
+    if (session) {
+      session.beginAnswer(wanted);
+      if (!this.#sig.send({ type: 'callAccept', callId, media: wanted })) {
+        this.#end('error', { kind: 'notConnected' });
+        return;
+      }
+      session.acceptSent();
+    }
     const local = await this.#acquire(wanted);
-    if (this.#v.state !== 'incoming' || this.#v.callId !== callId) {
+    if (this.#v.callId !== callId || !this.busy) {
       stopStream(local.stream);
       return;
     }
+    let problem = local.problem;
+    // Without its camera, this side is in a video call with its camera off: it still sees the caller.
+    if (session && problem?.fallback === 'voiceOnly') problem = { ...problem, fallback: 'noVideo' };
     this.#set({
       preparing: false,
       local: local.stream,
-      mediaProblem: local.problem,
+      mediaProblem: problem,
       camOn: local.media === 'video',
     });
+    if (session) {
+      session.addStreamWithAnswer(local.stream, 3000);
+      this.#announceMedia();
+      return;
+    }
     if (!this.#sig.send({ type: 'callAccept', callId, media: local.media })) {
       this.#end('error', { kind: 'notConnected' });
       return;
     }
-    // The connection made while it rang has the caller's offer by now (or will soon), and its
-    // answer made: it follows the accept at once, and the tracks go on the senders readied for them.
-    // A voice-only answer to a video call makes the caller start over without its camera, and this
-    // side with it, at callAccepted.
     if (local.media === v.media) {
       this.#session?.addStreamWithAnswer(local.stream, 3000);
     } else {
@@ -367,7 +382,8 @@ export class CallController {
    */
   async startScreenShare(): Promise<void> {
     const session = this.#session;
-    if (!session || this.#v.state !== 'active' || this.#v.share !== 'off') return;
+    // While the camera still opens, its track is on its way to the same sender.
+    if (!session || this.#v.state !== 'active' || this.#v.share !== 'off' || this.#v.preparing) return;
     this.#set({ share: 'starting', shareProblem: null });
     let screen: MediaStream;
     try {
@@ -679,6 +695,8 @@ export class CallController {
 
   #announceMedia(): void {
     const v = this.#v;
+    // The devices are still opening: this side says what it sends once they have.
+    if (v.preparing) return;
     const { audio, video } = mediaState(v);
     this.#session?.note({ t: 'media', audio, video });
     if (v.callId !== null && !v.signalingLost && (v.state === 'active' || v.state === 'connecting')) {

@@ -9,8 +9,12 @@ export interface MediaProblem {
   code: string;
   reason: 'notFound' | 'denied' | 'busy' | 'insecure' | 'other';
   device: 'camera' | 'microphone';
-  /** How the call carries on: voice only (no camera), or receive-only (no microphone either). */
-  fallback: 'voiceOnly' | 'receiveOnly' | null;
+  /**
+   * How the call carries on: voice only (no camera), without this side's video (no camera, in a
+   * video call already accepted: the other side's video still comes), or receive-only (no
+   * microphone either).
+   */
+  fallback: 'voiceOnly' | 'noVideo' | 'receiveOnly' | null;
 }
 
 export interface LocalMedia {

@@ -92,6 +92,7 @@ export const en = {
   'call.with': 'Call with {name}',
   'call.someone': 'someone',
   'call.startingCamera': 'Starting camera…',
+  'call.startingMicrophone': 'Starting microphone…',
   'call.ringing': 'Ringing {name}…',
   'call.calling': 'Calling {name}…',
   'call.cancel': 'Cancel',
@@ -136,6 +137,7 @@ export const en = {
   'media.other.camera': 'The camera could not be used ({code}).',
   'media.other.microphone': 'The microphone could not be used ({code}).',
   'media.voiceOnly': 'The call is voice only.',
+  'media.noVideo': 'You are in the call without video; you still see the other side.',
   'media.receiveOnly': 'You can still hear the other side.',
 
   // Devices

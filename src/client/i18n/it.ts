@@ -83,6 +83,7 @@ export const it: Catalogue = {
   'call.with': 'Chiamata con {name}',
   'call.someone': 'qualcuno',
   'call.startingCamera': 'Avvio della videocamera…',
+  'call.startingMicrophone': 'Avvio del microfono…',
   'call.ringing': 'Chiamata a {name}: squilla…',
   'call.calling': 'Chiamata a {name}…',
   'call.cancel': 'Annulla',
@@ -127,6 +128,7 @@ export const it: Catalogue = {
   'media.other.camera': 'Impossibile usare la videocamera ({code}).',
   'media.other.microphone': 'Impossibile usare il microfono ({code}).',
   'media.voiceOnly': 'La chiamata prosegue solo in audio.',
+  'media.noVideo': 'Sei nella chiamata senza video; vedi comunque l’altra persona.',
   'media.receiveOnly': 'Puoi comunque sentire l’altra persona.',
 
   'devices.button': 'Dispositivi',

@@ -83,6 +83,7 @@ export const pt: Catalogue = {
   'call.with': 'Chamada com {name}',
   'call.someone': 'alguém',
   'call.startingCamera': 'Ligando a câmera…',
+  'call.startingMicrophone': 'Ligando o microfone…',
   'call.ringing': 'Chamando {name}… tocando',
   'call.calling': 'Ligando para {name}…',
   'call.cancel': 'Cancelar',
@@ -127,6 +128,7 @@ export const pt: Catalogue = {
   'media.other.camera': 'Não foi possível usar a câmera ({code}).',
   'media.other.microphone': 'Não foi possível usar o microfone ({code}).',
   'media.voiceOnly': 'A chamada segue só com voz.',
+  'media.noVideo': 'Você está na chamada sem vídeo; ainda vê a outra pessoa.',
   'media.receiveOnly': 'Você ainda consegue ouvir a outra pessoa.',
 
   'devices.button': 'Dispositivos',

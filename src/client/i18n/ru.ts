@@ -100,6 +100,7 @@ export const ru: Catalogue = {
   'call.with': 'Звонок: {name}',
   'call.someone': 'собеседник',
   'call.startingCamera': 'Включаем камеру…',
+  'call.startingMicrophone': 'Включаем микрофон…',
   'call.ringing': 'Идут гудки: {name}…',
   'call.calling': 'Вызов: {name}…',
   'call.cancel': 'Отменить',
@@ -144,6 +145,7 @@ export const ru: Catalogue = {
   'media.other.camera': 'Не удалось использовать камеру ({code}).',
   'media.other.microphone': 'Не удалось использовать микрофон ({code}).',
   'media.voiceOnly': 'Звонок будет только голосовым.',
+  'media.noVideo': 'Вы в звонке без видео; собеседника вы по-прежнему видите.',
   'media.receiveOnly': 'Вы по-прежнему слышите собеседника.',
 
   'devices.button': 'Устройства',

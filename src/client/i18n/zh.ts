@@ -80,6 +80,7 @@ export const zh: Catalogue = {
   'call.with': '与 {name} 的通话',
   'call.someone': '某人',
   'call.startingCamera': '正在启动摄像头…',
+  'call.startingMicrophone': '正在启动麦克风…',
   'call.ringing': '正在等待 {name} 接听…',
   'call.calling': '正在呼叫 {name}…',
   'call.cancel': '取消',
@@ -120,6 +121,7 @@ export const zh: Catalogue = {
   'media.other.camera': '无法使用摄像头（{code}）。',
   'media.other.microphone': '无法使用麦克风（{code}）。',
   'media.voiceOnly': '本次通话仅有语音。',
+  'media.noVideo': '你在通话中没有视频，但仍能看到对方。',
   'media.receiveOnly': '你仍然可以听到对方。',
 
   'devices.button': '设备',

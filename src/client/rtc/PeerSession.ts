@@ -21,10 +21,10 @@ export interface PeerSessionOptions {
   /**
    * Let the other side offer first (the callee): an offer is applied as soon as it arrives, even
    * while the call still rings, but nothing is answered until the user accepts (beginAnswer, or
-   * addStreamWithAnswer), and nothing is sent until addStreamWithAnswer (the accept has gone to
-   * the server); local tracks and the data channel go with that answer (or after a fallback delay
-   * if no offer comes). Both sides offering at once is legal, perfect negotiation settles it, but
-   * the callee waiting avoids a needless rollback in the common case.
+   * addStreamWithAnswer), and nothing is sent until the accept has gone to the server (acceptSent,
+   * or addStreamWithAnswer); local tracks and the data channel go with that answer (or after a
+   * fallback delay if no offer comes). Both sides offering at once is legal, perfect negotiation
+   * settles it, but the callee waiting avoids a needless rollback in the common case.
    */
   answerFirst: boolean;
   onTrack: (stream: MediaStream) => void;
@@ -72,7 +72,7 @@ export class PeerSession {
   #readySenders = new Map<string, RTCRtpSender>();
   /** answerFirst: the answer was made before the stream came; its tracks go on #readySenders. */
   #answeredAhead = false;
-  /** answerFirst: signals made before the accept went out (the answer, candidates), sent by addStreamWithAnswer. */
+  /** answerFirst: signals made before the accept went out (the answer, candidates), sent by acceptSent. */
   #held: SignalData[] | null = null;
   #fallbackTimer: ReturnType<typeof setTimeout> | null = null;
   /** Candidates that came before any remote description (a previous connection's, or early). */
@@ -176,8 +176,8 @@ export class PeerSession {
   /**
    * With answerFirst, at the user's accept, while the devices open: the answer to the offer (which
    * may already be here) is made at once, with senders for `media` ready to take the tracks, and
-   * its candidates gathered; all of it is held until addStreamWithAnswer, as the server takes no
-   * signal from the callee before its accept.
+   * its candidates gathered; all of it is held until acceptSent, as the server takes no signal
+   * from the callee before its accept.
    */
   beginAnswer(media: CallMedia): void {
     this.#settleAccepted?.(media);
@@ -185,13 +185,23 @@ export class PeerSession {
   }
 
   /**
+   * With answerFirst, once the accept has gone to the server: what was held (the answer,
+   * candidates) goes out now, and whatever follows goes out as it comes.
+   */
+  acceptSent(): void {
+    const held = this.#held;
+    this.#held = null;
+    for (const data of held ?? []) this.#opts.send(data);
+  }
+
+  /**
    * With answerFirst, once the accept has gone out: sends `stream`'s tracks (and opens the data
    * channel) with the answer to the offer, which may already be made (beginAnswer), have arrived,
-   * or come after this; after `fallbackMs` without an offer this side offers itself. Sends what
-   * was held.
+   * or come after this; after `fallbackMs` without an offer this side offers itself. Once per
+   * call. Sends what was held, if acceptSent has not.
    */
   addStreamWithAnswer(stream: MediaStream | null, fallbackMs: number): void {
-    if (!this.#held || this.#closed) return;
+    if (!this.#opts.answerFirst || this.#answerStream !== undefined || this.#closed) return;
     this.beginAnswer(stream?.getVideoTracks().length ? 'video' : 'audio');
     this.#answerStream = stream;
     if (this.#answeredAhead && stream) {
@@ -207,9 +217,7 @@ export class PeerSession {
         }
       }
     }
-    const held = this.#held;
-    this.#held = null;
-    for (const data of held) this.#opts.send(data);
+    this.acceptSent();
     if (this.#accepted) {
       this.#fallbackTimer = setTimeout(() => {
         void this.#takeAnswerStream();

@@ -29,7 +29,7 @@ export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
         <div class="call-card">
           <p class="call-title" data-testid="call-status">
             {v.preparing
-              ? t('call.startingCamera')
+              ? t(startingKey(v))
               : v.ringing
                 ? t('call.ringing', { name })
                 : t('call.calling', { name })}
@@ -144,6 +144,11 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
       <p class="call-title" data-testid="call-status" role="status">
         {status}
       </p>
+      {v.preparing ? (
+        <p class="note" role="status" data-testid="starting-camera">
+          {t(startingKey(v))}
+        </p>
+      ) : null}
       <p class="peer-state" data-testid="peer-media">
         {[
           v.peerAudio ? '' : t('call.peerMuted', { name }),
@@ -190,7 +195,7 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
           <button
             type="button"
             aria-pressed={v.share === 'on'}
-            disabled={v.state !== 'active' || v.share === 'starting'}
+            disabled={v.state !== 'active' || v.share === 'starting' || v.preparing}
             onClick={() => {
               if (v.share === 'on') app.calls.stopScreenShare();
               else void app.calls.startScreenShare();
@@ -245,6 +250,11 @@ function Files(props: { app: Parley; name: string; live: boolean }): JSX.Element
     );
   }, [mod]);
   return mod ? <mod.FilesPanel {...props} /> : null;
+}
+
+/** What opens while `preparing`: the camera (with the microphone) for video, the microphone for voice. */
+function startingKey(v: CallView): 'call.startingCamera' | 'call.startingMicrophone' {
+  return v.media === 'video' ? 'call.startingCamera' : 'call.startingMicrophone';
 }
 
 function MediaProblemNote({ v, app }: { v: CallView; app: Parley }): JSX.Element | null {
