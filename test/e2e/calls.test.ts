@@ -21,6 +21,30 @@ function record(c: Client): Promise<void> {
   });
 }
 
+/**
+ * Holds the page's getUserMedia until the returned function is called, as a real camera that takes
+ * a while to open would; the streams it then gives are kept in `__opened`.
+ */
+async function holdDevices(c: Client): Promise<() => Promise<void>> {
+  await c.page.evaluate(() => {
+    const w = window as unknown as { __openDevices: () => void; __opened: MediaStream[] };
+    const gate = new Promise<void>((open) => (w.__openDevices = open));
+    w.__opened = [];
+    const devices = navigator.mediaDevices;
+    const getUserMedia = devices.getUserMedia.bind(devices);
+    devices.getUserMedia = async (constraints) => {
+      await gate;
+      const stream = await getUserMedia(constraints);
+      w.__opened.push(stream);
+      return stream;
+    };
+  });
+  return () =>
+    c.page.evaluate(() => {
+      (window as unknown as { __openDevices: () => void }).__openDevices();
+    });
+}
+
 /** What record() has kept so far. */
 function frames(c: Client): Promise<string[]> {
   return c.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
@@ -95,21 +119,11 @@ describe('calls in the browser', () => {
     e2e.watch.assertClean();
   });
 
-  it('the callee accepts at the click: the call connects, and the caller is seen and heard, while its camera opens', async () => {
+  it('the callee accepts at the click: the call connects while its camera opens', async () => {
     const [a, b] = await e2e.pair();
     await record(a);
     await record(b);
-    // Bob's camera and microphone open only when the test says so (a real camera takes a while).
-    await b.page.evaluate(() => {
-      const w = window as unknown as { __openDevices: () => void };
-      const gate = new Promise<void>((open) => (w.__openDevices = open));
-      const devices = navigator.mediaDevices;
-      const getUserMedia = devices.getUserMedia.bind(devices);
-      devices.getUserMedia = async (constraints) => {
-        await gate;
-        return getUserMedia(constraints);
-      };
-    });
+    const openDevices = await holdDevices(b);
     await a.call('bob', 'video');
     await b.waitForCallState('incoming');
     await expect.poll(() => b.negotiation()).toMatchObject({ local: null, remote: 'offer' });
@@ -130,24 +144,42 @@ describe('calls in the browser', () => {
       };
     });
     expect(answer).toEqual({ directions: ['a=sendrecv', 'a=sendrecv'], tracks: [null, null] });
-    // Bob already sees and hears alice; his page says what is still starting, and alice's does not
-    // call his camera off (he says what he sends once his devices are open).
-    await expectMediaFlowing(b);
-    await expect(b.page.getByTestId('starting-camera').textContent()).resolves.toBe('Starting camera…');
-    await expect(b.page.getByTestId('toggle-mic').isDisabled()).resolves.toBe(true);
+    // Alice's audio and video already reach bob's connection; his page says what is still
+    // starting (the call view waits for it) and lets him hang up; alice's does not call his camera
+    // off (he says what he sends once his devices are open).
+    await expectMediaFlowing(b, ['audio']);
+    await expect.poll(async () => (await b.media()).video).toBeGreaterThan(0);
+    await expect(b.page.getByTestId('call-status').textContent()).resolves.toBe('Starting camera…');
+    await expect(b.page.getByTestId('hangup').isEnabled()).resolves.toBe(true);
+    await expect(b.page.getByTestId('remote-video').count()).resolves.toBe(0);
     expect(await a.page.getByTestId('peer-media').textContent()).toBe('');
     expect((await a.media()).video).toBe(0);
-    await b.page.evaluate(() => {
-      (window as unknown as { __openDevices: () => void }).__openDevices();
-    });
+    await openDevices();
     // Bob's camera and microphone went onto the answer's senders: alice gets both, nothing was
     // negotiated again.
     await expectOneOfferOneAnswer(a, b);
-    await expect(b.page.getByTestId('starting-camera').count()).resolves.toBe(0);
-    await expect(b.page.getByTestId('toggle-mic').isDisabled()).resolves.toBe(false);
+    await expect(b.page.getByTestId('toggle-mic').isEnabled()).resolves.toBe(true);
     expect(await a.page.getByTestId('peer-media').textContent()).toBe('');
     await b.page.getByTestId('hangup').click();
     await a.waitForCallState('ended');
+    e2e.watch.assertClean();
+  });
+
+  it('a callee who hangs up while its camera opens ends the call, and the camera is closed once open', async () => {
+    const [a, b] = await e2e.pair();
+    const openDevices = await holdDevices(b);
+    await a.call('bob', 'video');
+    await b.waitForCallState('incoming');
+    await b.page.getByTestId('accept-video').click();
+    await expect(b.page.getByTestId('call-status').textContent()).resolves.toBe('Starting camera…');
+    await b.page.getByTestId('hangup').click();
+    await a.waitForCallState('ended');
+    await b.waitForCallState('ended');
+    await openDevices();
+    await expect
+      .poll(() => b.page.evaluate(() => (window as unknown as { __opened: MediaStream[] }).__opened.flatMap((m) => m.getTracks().map((t) => t.readyState))))
+      .toEqual(['ended', 'ended']);
+    expect(await b.callState()).toBe('ended');
     e2e.watch.assertClean();
   });
 

@@ -16,9 +16,13 @@ export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
   if (v.state === 'idle') return null;
   const name = v.peer?.name ?? t('call.someone');
   const calls = app.calls;
+  const inCall = v.state === 'connecting' || v.state === 'active';
+  // A callee that accepted connects while its camera and microphone open; the call view (its
+  // video elements, layout and paint) waits for them, so as not to slow them down.
+  const starting = inCall && v.preparing;
   return (
     <section
-      class={`call call-${v.state}`}
+      class={`call call-${starting ? 'starting' : v.state}`}
       role={v.state === 'incoming' ? 'alertdialog' : 'region'}
       aria-label={t('call.with', { name })}
       data-testid="call"
@@ -42,7 +46,20 @@ export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
           </div>
         </div>
       ) : null}
-      {v.state === 'connecting' || v.state === 'active' ? <InCall v={v} app={app} /> : null}
+      {starting ? (
+        <div class="call-card">
+          <p class="call-title" data-testid="call-status" role="status">
+            {t(startingKey(v))}
+          </p>
+          <div class="call-controls">
+            <button type="button" class="danger" onClick={() => { calls.hangup(); }} data-testid="hangup">
+              {t('call.hangUp')}
+            </button>
+          </div>
+        </div>
+      ) : inCall ? (
+        <InCall v={v} app={app} />
+      ) : null}
       {v.state === 'ended' ? (
         <div class="call-card">
           <p class="call-title" data-testid="call-status" role="status">
@@ -144,11 +161,6 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
       <p class="call-title" data-testid="call-status" role="status">
         {status}
       </p>
-      {v.preparing ? (
-        <p class="note" role="status" data-testid="starting-camera">
-          {t(startingKey(v))}
-        </p>
-      ) : null}
       <p class="peer-state" data-testid="peer-media">
         {[
           v.peerAudio ? '' : t('call.peerMuted', { name }),
@@ -195,7 +207,7 @@ function InCall({ v, app }: { v: CallView; app: Parley }): JSX.Element {
           <button
             type="button"
             aria-pressed={v.share === 'on'}
-            disabled={v.state !== 'active' || v.share === 'starting' || v.preparing}
+            disabled={v.state !== 'active' || v.share === 'starting'}
             onClick={() => {
               if (v.share === 'on') app.calls.stopScreenShare();
               else void app.calls.startScreenShare();
