@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SignalData } from '../../src/protocol/protocol.js';
 import { ParleyClient } from '../helpers/parley.js';
-import { type Client, expectMediaFlowing, startCall, useBrowserAndServer } from './harness.js';
+import { type Client, expectMediaFlowing, startCall, useBrowserAndServer, waitBothActive } from './harness.js';
 
 const e2e = useBrowserAndServer();
 
@@ -55,8 +55,7 @@ function frames(c: Client): Promise<string[]> {
  * and one answer (the callee's, right behind its accept, then its candidates); no error.
  */
 async function expectOneOfferOneAnswer(caller: Client, callee: Client): Promise<void> {
-  await caller.waitForCallState('active');
-  await callee.waitForCallState('active');
+  await waitBothActive(caller, callee);
   await expectMediaFlowing(caller);
   await expectMediaFlowing(callee);
   const sentByCallee = (await frames(callee)).filter((f) => f.startsWith('sent call') || f.startsWith('sent signal'));
@@ -179,6 +178,65 @@ describe('calls in the browser', () => {
     await expect
       .poll(() => b.page.evaluate(() => (window as unknown as { __opened: MediaStream[] }).__opened.flatMap((m) => m.getTracks().map((t) => t.readyState))))
       .toEqual(['ended', 'ended']);
+    expect(await b.callState()).toBe('ended');
+    e2e.watch.assertClean();
+  });
+
+  it('a callee who hangs up before the server confirms its accept ends the call as a hang-up', async () => {
+    const [a, b] = await e2e.pair();
+    // Bob's page holds the server's callAccepted until the test lets it through.
+    await b.context.addInitScript(() => {
+      const w = window as unknown as { __releaseAccepted: () => void };
+      let held: (() => void)[] | null = [];
+      w.__releaseAccepted = () => {
+        for (const deliver of held ?? []) deliver();
+        held = null;
+      };
+      const slot = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!;
+      Object.defineProperty(WebSocket.prototype, 'onmessage', {
+        configurable: true,
+        get(this: WebSocket) {
+          return slot.get!.call(this) as unknown;
+        },
+        set(this: WebSocket, handler: ((event: MessageEvent) => void) | null) {
+          slot.set!.call(
+            this,
+            handler &&
+              ((event: MessageEvent) => {
+                if (held && typeof event.data === 'string' && event.data.includes('"type":"callAccepted"')) {
+                  held.push(() => {
+                    handler(event);
+                  });
+                } else {
+                  handler(event);
+                }
+              }),
+          );
+        },
+      });
+    });
+    await b.page.reload();
+    await b.page.locator('[data-testid="connection"][data-state="open"]').waitFor();
+    await a.waitForMember('bob');
+    await record(a);
+    await record(b);
+    await a.call('bob', 'video');
+    await b.waitForCallState('incoming');
+    await b.page.getByTestId('accept-video').click();
+    // The accept is out and the devices are open, but the server's answer to it has not come:
+    // the page shows the call connecting, not the ringing card, and "Hang up" hangs up.
+    await expect.poll(() => b.page.getByTestId('call-status').textContent()).toBe('Connecting to alice…');
+    expect(await b.callState()).toBe('incoming');
+    await expect(b.page.getByTestId('decline-call').count()).resolves.toBe(0);
+    await b.page.getByTestId('hangup').click();
+    await a.waitForCallState('ended');
+    await b.waitForCallState('ended');
+    await expect(a.page.getByTestId('call-status').textContent()).resolves.toMatch(/^Call ended/);
+    await b.page.evaluate(() => {
+      (window as unknown as { __releaseAccepted: () => void }).__releaseAccepted();
+    });
+    expect((await frames(b)).filter((f) => f.startsWith('sent call'))).toEqual(['sent callAccept', 'sent callHangup']);
+    for (const c of [a, b]) expect(await frames(c)).not.toContain('got error');
     expect(await b.callState()).toBe('ended');
     e2e.watch.assertClean();
   });

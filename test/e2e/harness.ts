@@ -202,6 +202,37 @@ export class Client {
     await this.page.locator(`[data-testid="call"][data-state="${state}"]`).waitFor({ timeout });
   }
 
+  /** What this page's call looks like, connection included: for the message of a test that failed. */
+  async diagnose(): Promise<string> {
+    const state = await this.callState();
+    const status = await this.callStatus().textContent({ timeout: 1000 }).catch(() => null);
+    const pc = await this.page
+      .evaluate(async () => {
+        const c = (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc();
+        if (!c) return null;
+        const pairs: string[] = [];
+        let local = 0;
+        let remote = 0;
+        (await c.getStats()).forEach((r: { type: string; state?: string; nominated?: boolean }) => {
+          if (r.type === 'candidate-pair') pairs.push(`${r.state}${r.nominated ? '*' : ''}`);
+          if (r.type === 'local-candidate') local++;
+          if (r.type === 'remote-candidate') remote++;
+        });
+        return {
+          signaling: c.signalingState,
+          connection: c.connectionState,
+          ice: c.iceConnectionState,
+          gathering: c.iceGatheringState,
+          local: c.localDescription?.type ?? null,
+          remote: c.remoteDescription?.type ?? null,
+          transceivers: c.getTransceivers().map((t) => `${t.mid}:${t.direction}/${t.currentDirection}:${t.sender.track?.kind ?? '-'}`),
+          candidates: { local, remote, pairs },
+        };
+      })
+      .catch((error: unknown) => String(error));
+    return `${this.name}: ${JSON.stringify({ state, status, pc })}`;
+  }
+
   /** Inbound RTP bytes per kind, and the remote video's width, read from the live connection. */
   async media(): Promise<{ audio: number; video: number; videoWidth: number }> {
     return this.page.evaluate(async () => {
@@ -354,6 +385,16 @@ export interface CallOptions {
   flowing?: 'caller' | 'callee' | 'both' | 'none';
 }
 
+/** Waits for both sides of a call to be active; if they do not get there, says how each side stands. */
+export async function waitBothActive(caller: Client, callee: Client, timeout = 20_000): Promise<void> {
+  try {
+    await Promise.all([caller.waitForCallState('active', timeout), callee.waitForCallState('active', timeout)]);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`${message}\n${await caller.diagnose()}\n${await callee.diagnose()}`, { cause: error });
+  }
+}
+
 /** The caller calls the callee, who accepts; resolves once both are active (and media flows). */
 export async function startCall(caller: Client, callee: Client, opts: CallOptions = {}): Promise<void> {
   const media = opts.media ?? 'video';
@@ -361,8 +402,7 @@ export async function startCall(caller: Client, callee: Client, opts: CallOption
   await caller.call(callee.name, media);
   await callee.waitForCallState('incoming');
   await callee.page.getByTestId(media === 'video' ? 'accept-video' : 'accept-audio').click();
-  await caller.waitForCallState('active');
-  await callee.waitForCallState('active');
+  await waitBothActive(caller, callee);
   const kinds: ('audio' | 'video')[] = media === 'video' ? ['audio', 'video'] : ['audio'];
   if (flowing === 'caller' || flowing === 'both') await expectMediaFlowing(caller, kinds);
   if (flowing === 'callee' || flowing === 'both') await expectMediaFlowing(callee, kinds);

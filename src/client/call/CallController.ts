@@ -57,6 +57,11 @@ export interface CallView {
   ringing: boolean;
   /** Getting camera/microphone before inviting or accepting. */
   preparing: boolean;
+  /**
+   * The callee's accept has gone to the server (at the click), though the call may still show as
+   * `incoming` until `callAccepted` comes back: from now on leaving the call is a hang-up.
+   */
+  accepted: boolean;
   endReason: EndReason | null;
   /** A problem to show: a refused invite, no server, a negotiation failure. */
   error: CallError | null;
@@ -101,6 +106,7 @@ const initial: CallView = {
   media: 'video',
   ringing: false,
   preparing: false,
+  accepted: false,
   endReason: null,
   error: null,
   mediaProblem: null,
@@ -236,6 +242,7 @@ export class CallController {
         this.#end('error', { kind: 'notConnected' });
         return;
       }
+      this.#set({ accepted: true });
       session.acceptSent();
     }
     const local = await this.#acquire(wanted);
@@ -332,6 +339,13 @@ export class CallController {
   decline(): void {
     const v = this.#v;
     if (v.state !== 'incoming' || v.callId === null) return;
+    if (v.accepted) {
+      // The accept went first on the same connection: the server has an active call to end.
+      this.#session?.note({ t: 'bye' });
+      this.#sig.send({ type: 'callHangup', callId: v.callId });
+      this.#end('hangup');
+      return;
+    }
     this.#sig.send({ type: 'callDecline', callId: v.callId });
     this.#end('declined');
   }

@@ -18,17 +18,18 @@ export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
   const calls = app.calls;
   const inCall = v.state === 'connecting' || v.state === 'active';
   // A callee that accepted connects while its camera and microphone open; the call view (its
-  // video elements, layout and paint) waits for them, so as not to slow them down.
-  const starting = inCall && v.preparing;
+  // video elements, layout and paint) waits for them, so as not to slow them down, and for the
+  // server's word that the call is on.
+  const starting = (inCall && v.preparing) || (v.state === 'incoming' && v.accepted);
   return (
     <section
       class={`call call-${starting ? 'starting' : v.state}`}
-      role={v.state === 'incoming' ? 'alertdialog' : 'region'}
+      role={v.state === 'incoming' && !starting ? 'alertdialog' : 'region'}
       aria-label={t('call.with', { name })}
       data-testid="call"
       data-state={v.state}
     >
-      {v.state === 'incoming' ? <Incoming v={v} app={app} /> : null}
+      {v.state === 'incoming' && !starting ? <Incoming v={v} app={app} /> : null}
       {v.state === 'outgoing' ? (
         <div class="call-card">
           <p class="call-title" data-testid="call-status">
@@ -49,7 +50,7 @@ export function CallPanel({ app }: { app: Parley }): JSX.Element | null {
       {starting ? (
         <div class="call-card">
           <p class="call-title" data-testid="call-status" role="status">
-            {t(startingKey(v))}
+            {v.preparing ? t(startingKey(v)) : t('call.connecting', { name })}
           </p>
           <div class="call-controls">
             <button type="button" class="danger" onClick={() => { calls.hangup(); }} data-testid="hangup">
