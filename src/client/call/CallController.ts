@@ -58,7 +58,8 @@ export interface CallView {
   /** Getting camera/microphone before inviting or accepting. */
   preparing: boolean;
   /**
-   * The callee's accept has gone to the server (at the click), though the call may still show as
+   * The callee's accept has gone to the server (at the click, or once the microphone is open for
+   * a voice-only answer to a video call), though the call may still show as
    * `incoming` until `callAccepted` comes back: from now on leaving the call is a hang-up.
    */
   accepted: boolean;
@@ -238,11 +239,7 @@ export class CallController {
     const session = wanted === v.media ? this.#session : null;
     if (session) {
       session.beginAnswer(wanted);
-      if (!this.#sig.send({ type: 'callAccept', callId, media: wanted })) {
-        this.#end('error', { kind: 'notConnected' });
-        return;
-      }
-      this.#set({ accepted: true });
+      if (!this.#sendAccept(callId, wanted)) return;
       session.acceptSent();
     }
     const local = await this.#acquire(wanted);
@@ -264,16 +261,23 @@ export class CallController {
       this.#announceMedia();
       return;
     }
-    if (!this.#sig.send({ type: 'callAccept', callId, media: local.media })) {
-      this.#end('error', { kind: 'notConnected' });
-      return;
-    }
+    if (!this.#sendAccept(callId, local.media)) return;
     if (local.media === v.media) {
       this.#session?.addStreamWithAnswer(local.stream, 3000);
     } else {
       this.#session?.close();
       this.#session = null;
     }
+  }
+
+  /** Sends the callee's accept: false (and the call ended) without a connection to the server. */
+  #sendAccept(callId: string, media: CallMedia): boolean {
+    if (!this.#sig.send({ type: 'callAccept', callId, media })) {
+      this.#end('error', { kind: 'notConnected' });
+      return false;
+    }
+    this.#set({ accepted: true });
+    return true;
   }
 
   /**
@@ -341,9 +345,7 @@ export class CallController {
     if (v.state !== 'incoming' || v.callId === null) return;
     if (v.accepted) {
       // The accept went first on the same connection: the server has an active call to end.
-      this.#session?.note({ t: 'bye' });
-      this.#sig.send({ type: 'callHangup', callId: v.callId });
-      this.#end('hangup');
+      this.hangup();
       return;
     }
     this.#sig.send({ type: 'callDecline', callId: v.callId });
@@ -353,7 +355,7 @@ export class CallController {
   /** Cancels a ringing outgoing call, or hangs up a call in progress. */
   hangup(): void {
     const v = this.#v;
-    if (v.state === 'incoming') {
+    if (v.state === 'incoming' && !v.accepted) {
       this.decline();
       return;
     }
@@ -363,7 +365,8 @@ export class CallController {
       this.#end('cancelled');
       return;
     }
-    if (v.state === 'connecting' || v.state === 'active') {
+    // An accepted call may still show as incoming until the server's callAccepted comes back.
+    if (v.state === 'connecting' || v.state === 'active' || v.state === 'incoming') {
       this.#session?.note({ t: 'bye' });
       if (v.callId !== null && !v.signalingLost) this.#sig.send({ type: 'callHangup', callId: v.callId });
       this.#end('hangup');
