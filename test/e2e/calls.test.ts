@@ -45,6 +45,49 @@ async function holdDevices(c: Client): Promise<() => Promise<void>> {
     });
 }
 
+/**
+ * Reloads the page so that it holds every `callAccepted` the server sends it until the returned
+ * function is called, as a slow link or a busy page would; its connection is open again on return.
+ */
+async function holdAccepted(c: Client): Promise<() => Promise<void>> {
+  await c.context.addInitScript(() => {
+    const w = window as unknown as { __releaseAccepted: () => void };
+    let held: (() => void)[] | null = [];
+    w.__releaseAccepted = () => {
+      for (const deliver of held ?? []) deliver();
+      held = null;
+    };
+    const slot = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!;
+    Object.defineProperty(WebSocket.prototype, 'onmessage', {
+      configurable: true,
+      get(this: WebSocket) {
+        return slot.get!.call(this) as unknown;
+      },
+      set(this: WebSocket, handler: ((event: MessageEvent) => void) | null) {
+        slot.set!.call(
+          this,
+          handler &&
+            ((event: MessageEvent) => {
+              if (held && typeof event.data === 'string' && event.data.includes('"type":"callAccepted"')) {
+                held.push(() => {
+                  handler(event);
+                });
+              } else {
+                handler(event);
+              }
+            }),
+        );
+      },
+    });
+  });
+  await c.page.reload();
+  await c.page.locator('[data-testid="connection"][data-state="open"]').waitFor();
+  return () =>
+    c.page.evaluate(() => {
+      (window as unknown as { __releaseAccepted: () => void }).__releaseAccepted();
+    });
+}
+
 /** What record() has kept so far. */
 function frames(c: Client): Promise<string[]> {
   return c.page.evaluate(() => (window as unknown as { __frames: string[] }).__frames);
@@ -184,39 +227,7 @@ describe('calls in the browser', () => {
 
   it('a callee who hangs up before the server confirms its accept ends the call as a hang-up', async () => {
     const [a, b] = await e2e.pair();
-    // Bob's page holds the server's callAccepted until the test lets it through.
-    await b.context.addInitScript(() => {
-      const w = window as unknown as { __releaseAccepted: () => void };
-      let held: (() => void)[] | null = [];
-      w.__releaseAccepted = () => {
-        for (const deliver of held ?? []) deliver();
-        held = null;
-      };
-      const slot = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!;
-      Object.defineProperty(WebSocket.prototype, 'onmessage', {
-        configurable: true,
-        get(this: WebSocket) {
-          return slot.get!.call(this) as unknown;
-        },
-        set(this: WebSocket, handler: ((event: MessageEvent) => void) | null) {
-          slot.set!.call(
-            this,
-            handler &&
-              ((event: MessageEvent) => {
-                if (held && typeof event.data === 'string' && event.data.includes('"type":"callAccepted"')) {
-                  held.push(() => {
-                    handler(event);
-                  });
-                } else {
-                  handler(event);
-                }
-              }),
-          );
-        },
-      });
-    });
-    await b.page.reload();
-    await b.page.locator('[data-testid="connection"][data-state="open"]').waitFor();
+    const releaseAccepted = await holdAccepted(b);
     await a.waitForMember('bob');
     await record(a);
     await record(b);
@@ -232,12 +243,33 @@ describe('calls in the browser', () => {
     await a.waitForCallState('ended');
     await b.waitForCallState('ended');
     await expect(a.page.getByTestId('call-status').textContent()).resolves.toMatch(/^Call ended/);
-    await b.page.evaluate(() => {
-      (window as unknown as { __releaseAccepted: () => void }).__releaseAccepted();
-    });
+    await releaseAccepted();
     expect((await frames(b)).filter((f) => f.startsWith('sent call'))).toEqual(['sent callAccept', 'sent callHangup']);
     for (const c of [a, b]) expect(await frames(c)).not.toContain('got error');
     expect(await b.callState()).toBe('ended');
+    e2e.watch.assertClean();
+  });
+
+  it('a callee whose connection is up before the server confirms its accept is in the call when it comes', async () => {
+    const [a, b] = await e2e.pair();
+    const releaseAccepted = await holdAccepted(b);
+    await a.waitForMember('bob');
+    await a.call('bob', 'video');
+    await b.waitForCallState('incoming');
+    await b.page.getByTestId('accept-video').click();
+    // The caller has its answer and the media connection completes, while bob's page has not yet
+    // been told the call is accepted (its WebSocket message is late behind a busy page or link).
+    await a.waitForCallState('active');
+    await expect
+      .poll(() => b.page.evaluate(() => (window as unknown as { __parleyTest: { pc: () => RTCPeerConnection | null } }).__parleyTest.pc()?.connectionState))
+      .toBe('connected');
+    expect(await b.callState()).toBe('incoming');
+    await releaseAccepted();
+    await waitBothActive(a, b, 5000);
+    await expectMediaFlowing(a);
+    await expectMediaFlowing(b);
+    // The call timer runs, rather than the status saying "Connecting…" for ever.
+    await expect.poll(() => b.page.getByTestId('call-status').textContent()).toMatch(/^alice · \d+:\d\d$/);
     e2e.watch.assertClean();
   });
 

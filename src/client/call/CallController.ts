@@ -630,7 +630,13 @@ export class CallController {
         },
       );
     }
-    if (prepared) return;
+    if (prepared) {
+      // The connection made while the call rang may be up already: the callee's accept went out at
+      // the click, and the connection's events and the server's messages reach the page by
+      // different ways, in no set order, so `connected` can come before the server's callAccepted.
+      this.#activateIfConnected();
+      return;
+    }
     if (v.role === 'callee') session.addStreamWithAnswer(local, 3000);
     else if (local) session.addStream(local);
   }
@@ -687,10 +693,7 @@ export class CallController {
       onConnectionState: (state) => {
         if (this.#session !== session) return;
         this.#set({ link: state });
-        if (state === 'connected' && this.#v.state === 'connecting') {
-          this.#setState('active', { startedAt: Date.now() });
-          this.#announceMedia();
-        }
+        this.#activateIfConnected();
       },
       onNote: (note: PeerNote) => {
         if (this.#session !== session) return;
@@ -708,6 +711,13 @@ export class CallController {
       },
     });
     return session;
+  }
+
+  /** A connecting call whose connection is up is active (media flows): the timer starts. */
+  #activateIfConnected(): void {
+    if (this.#v.state !== 'connecting' || this.#session?.pc.connectionState !== 'connected') return;
+    this.#setState('active', { startedAt: Date.now() });
+    this.#announceMedia();
   }
 
   #announceMedia(): void {
