@@ -395,6 +395,70 @@ export async function waitBothActive(caller: Client, callee: Client, timeout = 2
   }
 }
 
+/**
+ * Reloads the page with its WebSocket link to the server made worse: every message `delayMs`
+ * later each way, in order, as on a slow mobile link; and the server's messages of type `hold`
+ * kept back until the returned function is called, as a busy page or link might. The page is
+ * connected again on return.
+ */
+export async function shapeLink(c: Client, opts: { delayMs?: number; hold?: string }): Promise<() => Promise<void>> {
+  await c.context.addInitScript(
+    ({ delayMs, hold }: { delayMs: number; hold: string | null }) => {
+      const w = window as unknown as { __releaseHeld: () => void };
+      let held: (() => void)[] | null = [];
+      w.__releaseHeld = () => {
+        for (const deliver of held ?? []) deliver();
+        held = null;
+      };
+      // Timers of equal delay fire in the order they were set, so the link keeps its order.
+      const later = (run: () => void): void => {
+        if (delayMs > 0) setTimeout(run, delayMs);
+        else run();
+      };
+      const slot = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!;
+      Object.defineProperty(WebSocket.prototype, 'onmessage', {
+        configurable: true,
+        get(this: WebSocket) {
+          return slot.get!.call(this) as unknown;
+        },
+        set(this: WebSocket, handler: ((event: MessageEvent) => void) | null) {
+          slot.set!.call(
+            this,
+            handler &&
+              ((event: MessageEvent) => {
+                later(() => {
+                  const data: unknown = event.data;
+                  if (held && hold && typeof data === 'string' && data.includes(`"type":"${hold}"`)) {
+                    held.push(() => {
+                      handler(event);
+                    });
+                  } else {
+                    handler(event);
+                  }
+                });
+              }),
+          );
+        },
+      });
+      if (delayMs > 0) {
+        const send = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'send')!.value as (this: WebSocket, data: string) => void;
+        WebSocket.prototype.send = function (this: WebSocket, data: string) {
+          later(() => {
+            if (this.readyState === WebSocket.OPEN) send.call(this, data);
+          });
+        };
+      }
+    },
+    { delayMs: opts.delayMs ?? 0, hold: opts.hold ?? null },
+  );
+  await c.page.reload();
+  await c.page.locator('[data-testid="connection"][data-state="open"]').waitFor();
+  return () =>
+    c.page.evaluate(() => {
+      (window as unknown as { __releaseHeld: () => void }).__releaseHeld();
+    });
+}
+
 /** The caller calls the callee, who accepts; resolves once both are active (and media flows). */
 export async function startCall(caller: Client, callee: Client, opts: CallOptions = {}): Promise<void> {
   const media = opts.media ?? 'video';

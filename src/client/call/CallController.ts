@@ -231,12 +231,13 @@ export class CallController {
     this.#ring.stop();
     this.#set({ preparing: true });
     const wanted = v.media === 'video' ? media : 'audio';
-    // Accepted as the call came (the connection made while it rang has, or will have, the
-    // caller's offer): the accept goes out at the click, the answer is made and goes behind it, and
-    // the call connects while the camera and microphone open (a real camera takes a good part of
-    // a second); the tracks then go on the senders readied for them. A voice-only answer to a video
-    // call waits for the microphone and makes the caller start over without its camera.
-    const session = wanted === v.media ? this.#session : null;
+    // The connection made while the call rang has, or will have, the caller's offer: the accept
+    // goes out at the click, the answer is made and goes behind it, and the call connects while
+    // the camera and microphone open (a real camera takes a good part of a second); their tracks
+    // then go on the senders readied for them. A voice-only answer to a video call readies no
+    // video sender, and the caller stops sending its camera when it hears (callAccepted): one
+    // connection either way, so no late offer or answer of a dropped one can meet a new one.
+    const session = this.#session;
     if (session) {
       session.beginAnswer(wanted);
       if (!this.#sendAccept(callId, wanted)) return;
@@ -261,13 +262,8 @@ export class CallController {
       this.#announceMedia();
       return;
     }
-    if (!this.#sendAccept(callId, local.media)) return;
-    if (local.media === v.media) {
-      this.#session?.addStreamWithAnswer(local.stream, 3000);
-    } else {
-      this.#session?.close();
-      this.#session = null;
-    }
+    // No connection was made while it rang: one is made at callAccepted, with these tracks.
+    this.#sendAccept(callId, local.media);
   }
 
   /** Sends the callee's accept: false (and the call ended) without a connection to the server. */
@@ -516,11 +512,6 @@ export class CallController {
         return;
       case 'callAccepted':
         if (msg.callId !== v.callId || (v.state !== 'outgoing' && v.state !== 'incoming')) return;
-        if (this.#session && v.role === 'caller' && msg.media !== v.media) {
-          // Prepared for video, answered with voice: start again without the camera.
-          this.#session.close();
-          this.#session = null;
-        }
         this.#startMedia(msg.media);
         return;
       case 'callEnded':
@@ -594,13 +585,15 @@ export class CallController {
     const self = this.#sig.user.value;
     if (!v.peer || !self) return;
     let local = v.local;
-    if (media === 'audio' && local) {
-      // The other side wanted voice only: stop the camera rather than send video nobody shows.
-      for (const t of local.getVideoTracks()) {
-        t.stop();
-        local.removeTrack(t);
-      }
-      local = new MediaStream(local.getTracks());
+    if (media === 'audio' && local?.getVideoTracks().length) {
+      // The other side wanted voice only: stop the camera rather than send video nobody shows. A
+      // connection made while it rang keeps its video sender, idle (a screen shared later takes
+      // it with no new negotiation).
+      void this.#session?.sendVideo(null, null).catch((error: unknown) => {
+        console.warn('could not stop sending video', error);
+      });
+      for (const t of local.getVideoTracks()) t.stop();
+      local = new MediaStream(local.getAudioTracks());
     }
     const peer = v.peer;
     this.#setState('connecting', {
