@@ -391,6 +391,35 @@ describe('calls in the browser', () => {
     e2e.watch.assertClean();
   });
 
+  for (const [aliceMedia, bobMedia] of [
+    ['video', 'video'],
+    ['audio', 'video'],
+  ] as const) {
+    it(`two people who call each other at once (${aliceMedia} and ${bobMedia}) are in one call`, async () => {
+      const [a, b] = await e2e.pair();
+      await record(a);
+      await record(b);
+      await Promise.all([a.call('bob', aliceMedia), b.call('alice', bobMedia)]);
+      await waitBothActive(a, b);
+      const kinds = aliceMedia === 'video' && bobMedia === 'video' ? (['audio', 'video'] as const) : (['audio'] as const);
+      await expectMediaFlowing(a, [...kinds]);
+      await expectMediaFlowing(b, [...kinds]);
+      // One call: the server took one invite, and the other app (whose invite was refused, or not
+      // sent yet while its devices opened) accepted that call.
+      const sent = [...(await frames(a)), ...(await frames(b))];
+      expect(sent.filter((f) => f === 'sent callAccept')).toHaveLength(1);
+      expect(sent.filter((f) => f === 'sent callInvite').length).toBeGreaterThanOrEqual(1);
+      for (const c of [a, b]) {
+        expect((await frames(c)).filter((f) => f === 'sent callDecline')).toEqual([]);
+        await expect(c.callStatus().textContent()).resolves.toMatch(/^(alice|bob) · \d+:\d\d$/);
+      }
+      if (kinds.length === 1) for (const c of [a, b]) expect((await c.media()).video).toBe(0);
+      await a.page.getByTestId('hangup').click();
+      await b.waitForCallState('ended');
+      e2e.watch.assertClean();
+    });
+  }
+
   it('an unanswered call times out as "no answer"', async () => {
     await e2e.startApp({ callTimeoutMs: 2000 });
     const [a, b] = await e2e.pair();

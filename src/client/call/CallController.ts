@@ -15,6 +15,7 @@ import type { FileTransfers } from './FileTransfers.js';
 import {
   acquireMedia,
   explainMediaError,
+  type LocalMedia,
   type MediaProblem,
   mediaState,
   openDevice,
@@ -30,7 +31,8 @@ export type EndReason = CallEndReason | 'error';
 
 const next: Record<CallState, readonly CallState[]> = {
   idle: ['outgoing', 'incoming'],
-  outgoing: ['connecting', 'ended'],
+  // outgoing → incoming: both called each other at once, and this side takes the other's call.
+  outgoing: ['connecting', 'incoming', 'ended'],
   incoming: ['connecting', 'ended'],
   connecting: ['active', 'ended'],
   active: ['ended'],
@@ -224,7 +226,15 @@ export class CallController {
     if (!sent) this.#end('error', { kind: 'notConnected' });
   }
 
-  async accept(media: CallMedia): Promise<void> {
+  accept(media: CallMedia): Promise<void> {
+    return this.#answer(media, null);
+  }
+
+  /**
+   * Accepts the ringing call with `media` (as far as the call has it), with the devices in
+   * `opened` if this side has them open already, or else opened now.
+   */
+  async #answer(media: CallMedia, opened: LocalMedia | null): Promise<void> {
     const v = this.#v;
     if (v.state !== 'incoming' || v.preparing || v.callId === null) return;
     const callId = v.callId;
@@ -243,14 +253,14 @@ export class CallController {
       if (!this.#sendAccept(callId, wanted)) return;
       session.acceptSent();
     }
-    const local = await this.#acquire(wanted);
+    const local = opened ?? (await this.#acquire(wanted));
     if (this.#v.callId !== callId || !this.busy) {
       stopStream(local.stream);
       return;
     }
     let problem = local.problem;
     // Without its camera, this side is in a video call with its camera off: it still sees the caller.
-    if (session && problem?.fallback === 'voiceOnly') problem = { ...problem, fallback: 'noVideo' };
+    if (session && wanted === 'video' && problem?.fallback === 'voiceOnly') problem = { ...problem, fallback: 'noVideo' };
     this.#set({
       preparing: false,
       local: local.stream,
@@ -493,6 +503,10 @@ export class CallController {
         this.#prepare();
         return;
       case 'callIncoming':
+        if (v.state === 'outgoing' && v.callId === null && v.peer?.id === msg.from.id) {
+          this.#takeCrossingCall(msg);
+          return;
+        }
         if (this.busy) {
           // Only possible when the server has lost track of our call (it restarted).
           this.#sig.send({ type: 'callDecline', callId: msg.callId });
@@ -535,6 +549,35 @@ export class CallController {
       default:
         return;
     }
+  }
+
+  /**
+   * Both users called each other at once, and the server took the other's invite first (ours will
+   * be refused, as this user is now in that call): this side takes that call, as its user wanted
+   * to talk to this very person, with the media it asked for and the devices it has open.
+   */
+  #takeCrossingCall(msg: Extract<ServerMessage, { type: 'callIncoming' }>): void {
+    const v = this.#v;
+    this.#inviteRef = null;
+    // Devices still opening for the invite are closed when they open (invite() sees the change).
+    const opened: LocalMedia | null = v.preparing ? null : { stream: v.local, media: v.media, problem: v.mediaProblem };
+    this.#setState('incoming', {
+      ...initial,
+      state: v.state,
+      callId: msg.callId,
+      peer: msg.from,
+      role: 'callee',
+      media: msg.media,
+    });
+    this.#prepareCallee();
+    const media = opened?.media ?? v.media;
+    if (opened?.stream && msg.media === 'audio') {
+      // The other side called with voice only: the camera opened for our invite is not needed.
+      for (const t of opened.stream.getVideoTracks()) t.stop();
+      opened.stream = new MediaStream(opened.stream.getAudioTracks());
+      opened.media = 'audio';
+    }
+    void this.#answer(media, opened);
   }
 
   #onWelcome(w: WelcomeMessage): void {
