@@ -140,4 +140,31 @@ describe('screen sharing', () => {
     await b.waitForCallState('ended');
     e2e.watch.assertClean();
   });
+  it('after a voice answer to a video call, either side shares a screen and the other sees it', async () => {
+    const [a, b] = await e2e.pair();
+    await a.call('bob', 'video');
+    await b.waitForCallState('incoming');
+    await b.page.getByTestId('accept-audio').click();
+    await a.waitForCallState('active');
+    await b.waitForCallState('active');
+    await expectMediaFlowing(b, ['audio']);
+    for (const c of [a, b]) await expect.poll(() => sendingVideo(c.page)).toBe('none');
+    // Alice's video sender stayed from the video call, idle: her screen takes it without an offer.
+    const before = await descriptions(a.page);
+    await a.page.getByTestId('toggle-share').click();
+    await expect.poll(() => sendingVideo(a.page)).toBe('monitor');
+    await expect.poll(async () => (await remoteVideo(b.page)).visible).toBe(true);
+    await expectShape(b.page, SCREEN);
+    await expect(descriptions(a.page)).resolves.toBe(before);
+    await a.page.getByTestId('toggle-share').click();
+    await expect.poll(async () => (await remoteVideo(b.page)).visible).toBe(false);
+    // Bob's side never sent video: his screen negotiates a sender once.
+    await b.page.getByTestId('toggle-share').click();
+    await expect.poll(() => sendingVideo(b.page)).toBe('monitor');
+    await expect.poll(async () => (await remoteVideo(a.page)).visible).toBe(true);
+    await expectShape(a.page, SCREEN);
+    await b.page.getByTestId('hangup').click();
+    await a.waitForCallState('ended');
+    e2e.watch.assertClean();
+  });
 });
