@@ -397,6 +397,11 @@ describe('calls in the browser', () => {
   ] as const) {
     it(`two people who call each other at once (${aliceMedia} and ${bobMedia}) are in one call`, async () => {
       const [a, b] = await e2e.pair();
+      // "At once": each invite leaves before the other's call reaches its page, as on links that
+      // take 300 ms each way (without them, a click that lands later finds the call ringing in).
+      for (const c of [a, b]) await shapeLink(c, { delayMs: 300 });
+      await a.waitForMember('bob');
+      await b.waitForMember('alice');
       await record(a);
       await record(b);
       await Promise.all([a.call('bob', aliceMedia), b.call('alice', bobMedia)]);

@@ -558,7 +558,8 @@ export class CallController {
    */
   #takeCrossingCall(msg: Extract<ServerMessage, { type: 'callIncoming' }>): void {
     const v = this.#v;
-    this.#inviteRef = null;
+    // Should our invite ring after all (two server instances each took one), it is cancelled then.
+    this.#cancelWhenRinging = true;
     // Devices still opening for the invite are closed when they open (invite() sees the change).
     const opened: LocalMedia | null = v.preparing ? null : { stream: v.local, media: v.media, problem: v.mediaProblem };
     this.#setState('incoming', {
