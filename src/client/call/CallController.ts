@@ -512,17 +512,7 @@ export class CallController {
           this.#sig.send({ type: 'callDecline', callId: msg.callId });
           return;
         }
-        this.#clearDismiss();
-        this.#setState('incoming', {
-          ...initial,
-          state: v.state,
-          callId: msg.callId,
-          peer: msg.from,
-          role: 'callee',
-          media: msg.media,
-        });
-        this.#ring.start();
-        this.#prepareCallee();
+        this.#ringIn(msg.callId, msg.from, msg.media, true);
         return;
       case 'callAccepted':
         if (msg.callId !== v.callId || (v.state !== 'outgoing' && v.state !== 'incoming')) return;
@@ -552,6 +542,17 @@ export class CallController {
   }
 
   /**
+   * A call comes in: the view, the ring tone (unless `ring` is false: the call is taken at once),
+   * and the connection that takes the caller's early offer.
+   */
+  #ringIn(callId: string, peer: Member, media: CallMedia, ring: boolean): void {
+    this.#clearDismiss();
+    this.#setState('incoming', { ...initial, state: this.#v.state, callId, peer, role: 'callee', media });
+    if (ring) this.#ring.start();
+    this.#prepareCallee();
+  }
+
+  /**
    * Both users called each other at once, and the server took the other's invite first (ours will
    * be refused, as this user is now in that call): this side takes that call, as its user wanted
    * to talk to this very person, with the media it asked for and the devices it has open.
@@ -562,15 +563,7 @@ export class CallController {
     this.#cancelWhenRinging = true;
     // Devices still opening for the invite are closed when they open (invite() sees the change).
     const opened: LocalMedia | null = v.preparing ? null : { stream: v.local, media: v.media, problem: v.mediaProblem };
-    this.#setState('incoming', {
-      ...initial,
-      state: v.state,
-      callId: msg.callId,
-      peer: msg.from,
-      role: 'callee',
-      media: msg.media,
-    });
-    this.#prepareCallee();
+    this.#ringIn(msg.callId, msg.from, msg.media, false);
     const media = opened?.media ?? v.media;
     if (opened?.stream && msg.media === 'audio') {
       // The other side called with voice only: the camera opened for our invite is not needed.
@@ -587,18 +580,7 @@ export class CallController {
     const summary = w.calls.find((c) => c.callId === v.callId);
     if (!this.busy) {
       const ringing = w.calls.find((c) => c.role === 'callee' && c.state === 'ringing');
-      if (ringing && w.resumed) {
-        this.#setState('incoming', {
-          ...initial,
-          state: v.state,
-          callId: ringing.callId,
-          peer: ringing.peer,
-          role: 'callee',
-          media: ringing.media,
-        });
-        this.#ring.start();
-        this.#prepareCallee();
-      }
+      if (ringing && w.resumed) this.#ringIn(ringing.callId, ringing.peer, ringing.media, true);
       // A call of a previous page load cannot be picked up: its media is gone.
       for (const c of w.calls) {
         if (c.state === 'active') this.#sig.send({ type: 'callHangup', callId: c.callId });
