@@ -213,7 +213,13 @@ describe('calls in the browser', () => {
     await expect(a.page.getByTestId('call-status').textContent()).resolves.toMatch(/^Call ended/);
     await releaseAccepted();
     expect((await frames(b)).filter((f) => f.startsWith('sent call'))).toEqual(['sent callAccept', 'sent callHangup']);
-    for (const c of [a, b]) expect((await frames(c)).filter((f) => f.startsWith('got error'))).toEqual([]);
+    expect((await frames(b)).filter((f) => f.startsWith('got error'))).toEqual([]);
+    // Alice's connection can come up just as bob hangs up: her `callMedia` then reaches the server
+    // after the call has ended, which answers it with call_not_found (docs/PROTOCOL.md, "An ended
+    // call is forgotten at once"). Nothing else may earn her an error.
+    const late = 'got error {"type":"error","code":"call_not_found","message":"no such call","ref":null}';
+    const aliceSent = (await frames(a)).filter((f) => f.startsWith('sent call'));
+    expect((await frames(a)).filter((f) => f.startsWith('got error') && !(f === late && aliceSent.includes('sent callMedia')))).toEqual([]);
     expect(await b.callState()).toBe('ended');
     e2e.watch.assertClean();
   });
