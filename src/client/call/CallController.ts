@@ -615,8 +615,9 @@ export class CallController {
       // The other side wanted voice only: stop the camera rather than send video nobody shows. A
       // connection made while it rang keeps its video sender, idle (a screen shared later takes
       // it with no new negotiation).
-      void this.#session?.sendVideo(null, null).catch((error: unknown) => {
-        console.warn('could not stop sending video', error);
+      const ringing = this.#session;
+      ringing?.sendVideo(null, null).catch((error: unknown) => {
+        if (this.#session === ringing) this.#setupFailed(error);
       });
       for (const t of local.getVideoTracks()) t.stop();
       local = new MediaStream(local.getAudioTracks());
@@ -724,9 +725,7 @@ export class CallController {
         if (this.#session === session) this.#end('disconnected');
       },
       onError: (error: unknown) => {
-        if (this.#session !== session) return;
-        const message = error instanceof Error ? error.message : String(error);
-        this.#set({ error: { kind: 'setup', detail: message } });
+        if (this.#session === session) this.#setupFailed(error);
       },
     });
     return session;
@@ -737,6 +736,11 @@ export class CallController {
     if (this.#v.state !== 'connecting' || this.#session?.pc.connectionState !== 'connected') return;
     this.#setState('active', { startedAt: Date.now() });
     this.#announceMedia();
+  }
+
+  /** The connection could not do what the call needed: shown with the browser's own words. */
+  #setupFailed(error: unknown): void {
+    this.#set({ error: { kind: 'setup', detail: error instanceof Error ? error.message : String(error) } });
   }
 
   #announceMedia(): void {
