@@ -6,7 +6,6 @@ import { resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { WebSocketServer } from 'ws';
 import { CloseCode } from '../protocol/protocol.js';
 import { randomBytes } from 'node:crypto';
 import { Cluster } from './bus/Cluster.js';
@@ -21,6 +20,7 @@ import { startHeartbeat } from './transport/heartbeat.js';
 import { attachLegacyChat } from './transport/legacyChat.js';
 import { attachLegacyLogin } from './transport/legacyLogin.js';
 import { ParleyConnection } from './transport/ParleyConnection.js';
+import { type ParleySocketServer, socketServer } from './transport/socket.js';
 import { ImageStore } from './images/ImageStore.js';
 import { registerIceRoute } from './routes/ice.js';
 import { registerImageRoutes } from './routes/images.js';
@@ -176,7 +176,7 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     return payload;
   });
 
-  const parleyWss = new WebSocketServer({ noServer: true, maxPayload: hardMaxPayload });
+  const parleyWss = socketServer({ noServer: true, maxPayload: hardMaxPayload });
   parleyWss.on('connection', (ws) => {
     new ParleyConnection(ws, hub, connectionOptions);
   });
@@ -208,14 +208,14 @@ export function buildServer(config: Config, options: BuildOptions = {}): ParleyS
     const port = (http.server.address() as AddressInfo | null)?.port ?? config.port;
     return `${tls ? 'https' : 'http'}://${host}:${port}/api/images/${id}`;
   };
-  const legacyServers: { server: HttpServer; wss: WebSocketServer; port: number; name: string }[] = [];
+  const legacyServers: { server: HttpServer; wss: ParleySocketServer; port: number; name: string }[] = [];
   const makeLegacy = (name: 'chat' | 'login', port: number, attach: typeof attachLegacyChat, subprotocol: string | null) => {
     const server = tls ? createHttpsServer(tls) : createHttpServer();
     server.on('request', (_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket' });
       res.end(`This port speaks the legacy "${name}" WebSocket protocol.\n`);
     });
-    const wss = new WebSocketServer({
+    const wss = socketServer({
       server,
       maxPayload: hardMaxPayload,
       handleProtocols: (protocols) => (subprotocol && protocols.has(subprotocol) ? subprotocol : false),

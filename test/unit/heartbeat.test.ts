@@ -1,15 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { startHeartbeat } from '../../src/server/transport/heartbeat.js';
+import { type ParleySocketServer, socketServer } from '../../src/server/transport/socket.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function server(intervalMs: number): Promise<{ url: string; wss: WebSocketServer }> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+async function server(intervalMs: number): Promise<{ url: string; wss: ParleySocketServer }> {
+  const wss = socketServer({ port: 0, host: '127.0.0.1' });
   await new Promise((r) => wss.once('listening', r));
   const stop = startHeartbeat(wss, intervalMs);
   cleanups.push(

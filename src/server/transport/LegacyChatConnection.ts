@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import * as v from 'valibot';
-import type { WebSocket } from 'ws';
 import {
   type ChatMessage,
   ErrorCode,
@@ -22,6 +21,7 @@ import {
   readFrame,
 } from './LegacyConnection.js';
 import { cleanLegacyName, escapeHtml, LEGACY_DEFAULT_NAME } from './legacyText.js';
+import type { ParleySocket } from './socket.js';
 
 /**
  * A name or target as a client may send it. Generous, since names are cleaned rather than refused,
@@ -77,7 +77,7 @@ export class LegacyChatConnection extends LegacyConnection {
   readonly #imageUrl: (id: string) => string;
 
   constructor(
-    ws: WebSocket,
+    ws: ParleySocket,
     hub: Hub,
     options: LegacyConnectionOptions,
     id: number,

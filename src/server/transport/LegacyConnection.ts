@@ -1,5 +1,4 @@
 import * as v from 'valibot';
-import type { WebSocket } from 'ws';
 import {
   CloseCode,
   ErrorCode,
@@ -13,16 +12,12 @@ import { UserError } from '../errors.js';
 import type { Call } from '../hub/Call.js';
 import type { Hub, HubLogger } from '../hub/Hub.js';
 import type { Outbound, Session, SessionSink } from '../hub/Session.js';
-import { FrameIntake, type FrameHandler } from './FrameIntake.js';
+import { FrameIntake, type IntakeOptions } from './FrameIntake.js';
 import { safeSend } from './heartbeat.js';
 import { cleanLegacyName } from './legacyText.js';
+import type { ParleySocket } from './socket.js';
 
-export interface LegacyConnectionOptions {
-  maxFrameBytes: number;
-  rateLimit: number;
-  rateBurst: number;
-  logger: HubLogger;
-}
+export type LegacyConnectionOptions = IntakeOptions;
 
 /** A client that has this much unsent data queued is not reading; drop it rather than buffer more. */
 const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
@@ -50,18 +45,14 @@ interface LegacyCall {
  * sendPeerGone(). A UserError thrown while handling a frame is answered with errorFrame(); anything
  * else is a bug, logged, and closes only this connection with 1011.
  */
-export abstract class LegacyConnection implements SessionSink, FrameHandler {
-  protected readonly ws: WebSocket;
+export abstract class LegacyConnection extends FrameIntake implements SessionSink {
   protected readonly hub: Hub;
-  protected readonly logger: HubLogger;
   #session: Session | null = null;
   #call: LegacyCall | null = null;
 
-  constructor(ws: WebSocket, hub: Hub, options: LegacyConnectionOptions) {
-    this.ws = ws;
+  constructor(ws: ParleySocket, hub: Hub, options: LegacyConnectionOptions) {
+    super(ws, options);
     this.hub = hub;
-    this.logger = options.logger;
-    new FrameIntake(ws, this, options);
     ws.on('close', () => {
       // Legacy sessions end with their connection; the hub ends the call and tells the peer.
       if (this.#session) this.hub.detach(this.#session, this);
@@ -69,6 +60,10 @@ export abstract class LegacyConnection implements SessionSink, FrameHandler {
     ws.on('error', (error) => {
       this.logger.debug({ err: error }, 'legacy socket error');
     });
+  }
+
+  protected get logger(): HubLogger {
+    return this.opts.logger;
   }
 
   /** The signed-in session, or null before sign-in. */

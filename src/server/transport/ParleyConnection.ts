@@ -8,19 +8,16 @@ import {
 } from '../../protocol/protocol.js';
 import { parseJsonObject, validateClientMessage } from '../../protocol/validate.js';
 import { UserError } from '../errors.js';
-import type { Hub, HubLogger } from '../hub/Hub.js';
+import type { Hub } from '../hub/Hub.js';
 import type { HubMetrics } from '../hub/HubMetrics.js';
 import type { Outbound, Session, SessionSink } from '../hub/Session.js';
-import { FrameIntake, type FrameHandler } from './FrameIntake.js';
+import { FrameIntake, type IntakeOptions } from './FrameIntake.js';
 import { sendOutbound, withVerbatimData } from './frames.js';
 import { safeSend } from './heartbeat.js';
+import { ParleySocket } from './socket.js';
 import { verbatimRange } from './verbatim.js';
 
-export interface ConnectionOptions {
-  maxFrameBytes: number;
-  rateLimit: number;
-  rateBurst: number;
-  logger: HubLogger;
+export interface ConnectionOptions extends IntakeOptions {
   /** Times signal relays (arrival to send to the peer) for /metrics. */
   metrics?: Pick<HubMetrics, 'signalRelayed'>;
 }
@@ -59,10 +56,8 @@ interface InFlight {
  * a UserError is answered with `{type:"error"}` and the connection stays open; anything else is a
  * bug, logged, and closes only this connection with 1011.
  */
-export class ParleyConnection implements SessionSink, FrameHandler {
-  readonly #ws: WebSocket;
+export class ParleyConnection extends FrameIntake<ConnectionOptions> implements SessionSink {
   readonly #hub: Hub;
-  readonly #opts: ConnectionOptions;
   #session: Session | null = null;
   /**
    * Chat frames in the store, oldest first; null when none (allocated on first use, since most
@@ -73,27 +68,25 @@ export class ParleyConnection implements SessionSink, FrameHandler {
 
   /**
    * Listeners shared by every socket (ws calls them with the socket as `this`), which find their
-   * connection through the socket's FrameIntake: no closures per connection.
+   * connection on the socket: no closures per connection.
    */
   static #onSocketClose(this: WebSocket): void {
-    const connection = FrameIntake.handlerOf(this);
+    const connection = this instanceof ParleySocket ? this.intake : null;
     if (connection instanceof ParleyConnection && connection.#session) {
       connection.#hub.detach(connection.#session, connection);
     }
   }
 
   static #onSocketError(this: WebSocket, error: Error): void {
-    const connection = FrameIntake.handlerOf(this);
+    const connection = this instanceof ParleySocket ? this.intake : null;
     if (connection instanceof ParleyConnection) {
-      connection.#opts.logger.debug({ err: error }, 'parley socket error');
+      connection.opts.logger.debug({ err: error }, 'parley socket error');
     }
   }
 
-  constructor(ws: WebSocket, hub: Hub, options: ConnectionOptions) {
-    this.#ws = ws;
+  constructor(ws: ParleySocket, hub: Hub, options: ConnectionOptions) {
+    super(ws, options);
     this.#hub = hub;
-    this.#opts = options;
-    new FrameIntake(ws, this, options);
     ws.on('close', ParleyConnection.#onSocketClose);
     ws.on('error', ParleyConnection.#onSocketError);
   }
@@ -121,20 +114,20 @@ export class ParleyConnection implements SessionSink, FrameHandler {
   }
 
   #write(out: Outbound): void {
-    if (this.#ws.bufferedAmount > SLOW_CONSUMER_BYTES) {
-      this.#opts.logger.warn({ user: this.#session?.id }, 'closing a connection that is not reading');
-      this.#ws.terminate();
+    if (this.ws.bufferedAmount > SLOW_CONSUMER_BYTES) {
+      this.opts.logger.warn({ user: this.#session?.id }, 'closing a connection that is not reading');
+      this.ws.terminate();
       return;
     }
-    sendOutbound(this.#ws, out);
+    sendOutbound(this.ws, out);
   }
 
   close(code: number, reason: string): void {
-    this.#ws.close(code, reason);
+    this.ws.close(code, reason);
   }
 
   #send(msg: ServerMessage): void {
-    safeSend(this.#ws, JSON.stringify(msg));
+    safeSend(this.ws, JSON.stringify(msg));
   }
 
   #error(code: ErrorCode, message: string, ref: string | null, extra: { suggestion?: string } = {}): void {
@@ -197,7 +190,7 @@ export class ParleyConnection implements SessionSink, FrameHandler {
         pipeline.onDrained = resolve;
       }).then(() => {
         // As the intake drops what is still queued once the socket has closed.
-        if (this.#ws.readyState === this.#ws.CLOSED) return;
+        if (this.ws.readyState === this.ws.CLOSED) return;
         return this.#handleNow(msg, arrivedAt);
       });
     }
@@ -303,7 +296,7 @@ export class ParleyConnection implements SessionSink, FrameHandler {
       return;
     }
     // Relaying is synchronous: by now the frame has been sent on to the peer.
-    if (msg.type === 'signal') this.#opts.metrics?.signalRelayed(performance.now() - arrivedAt);
+    if (msg.type === 'signal') this.opts.metrics?.signalRelayed(performance.now() - arrivedAt);
     if (result instanceof Promise) {
       return result.catch((error: unknown) => {
         this.#fail(error, ref);
@@ -322,13 +315,13 @@ export class ParleyConnection implements SessionSink, FrameHandler {
         }
         if (msg.type === 'hello') {
           // The schema has already normalized the name (trimmed, spaces collapsed).
-          const gone = () => this.#ws.readyState !== this.#ws.OPEN;
+          const gone = () => this.ws.readyState !== this.ws.OPEN;
           return this.#hub.enter(msg.name, 'parley', this, { ref: msg.ref ?? null, gone }).then((session) => {
             if (!gone()) this.#session = session;
           });
         }
         return this.#hub.resume(msg.token, msg.since, this, msg.ref ?? null).then((session) => {
-          if (this.#ws.readyState !== this.#ws.OPEN) {
+          if (this.ws.readyState !== this.ws.OPEN) {
             this.#hub.detach(session, this);
             return;
           }
@@ -338,7 +331,7 @@ export class ParleyConnection implements SessionSink, FrameHandler {
       throw new UserError(ErrorCode.notSignedIn, 'sign in first: send hello or resume');
     }
     if (this.#session.state === 'ended') {
-      this.#ws.close(CloseCode.sessionEnded, 'session ended');
+      this.ws.close(CloseCode.sessionEnded, 'session ended');
       return;
     }
     return this.#hub.handle(this.#session, msg);
@@ -349,7 +342,7 @@ export class ParleyConnection implements SessionSink, FrameHandler {
       this.#error(error.code, error.message, ref, error.extra);
       return;
     }
-    this.#opts.logger.error({ err: error, user: this.#session?.id }, 'unexpected error handling a frame');
-    this.#ws.close(CloseCode.internalError, 'internal error');
+    this.opts.logger.error({ err: error, user: this.#session?.id }, 'unexpected error handling a frame');
+    this.ws.close(CloseCode.internalError, 'internal error');
   }
 }

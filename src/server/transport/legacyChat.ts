@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import type { WebSocket, WebSocketServer } from 'ws';
 import { LOBBY } from '../../protocol/protocol.js';
 import type { Hub, HubLogger } from '../hub/Hub.js';
 import { LegacyChatConnection } from './LegacyChatConnection.js';
+import type { ParleySocket, ParleySocketServer } from './socket.js';
 
 export interface LegacyOptions {
   maxFrameBytes: number;
@@ -27,7 +27,7 @@ export interface LegacyOptions {
  * `userlistCoalesceMs` is folded into one list, serialized once and sent to every client that has
  * not seen that exact list yet (presence changes during calls leave the names as they were).
  */
-export function attachLegacyChat(wss: WebSocketServer, hub: Hub, options: LegacyOptions): { close(): void } {
+export function attachLegacyChat(wss: ParleySocketServer, hub: Hub, options: LegacyOptions): { close(): void } {
   const connections = new Set<LegacyChatConnection>();
   let nextId = 1;
   let timer: NodeJS.Timeout | null = null;
@@ -55,7 +55,7 @@ export function attachLegacyChat(wss: WebSocketServer, hub: Hub, options: Legacy
     timer.unref();
   });
 
-  const onConnection = (ws: WebSocket, request?: IncomingMessage): void => {
+  const onConnection = (ws: ParleySocket, request?: IncomingMessage): void => {
     const host = request?.headers.host;
     const imageUrl = options.imageUrl;
     const connection = new LegacyChatConnection(
