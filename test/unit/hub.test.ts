@@ -259,7 +259,7 @@ function member(u: User, presence: Member['presence'] = 'online'): Member {
 // ---------------------------------------------------------------------------------------------
 
 describe('signing in', () => {
-  it('gives every session its own id (u + 12 chars) and token (32 chars), across many random blocks', () => {
+  it('gives every session its own id (u + 12 chars) and token (the id, a dot, 32 chars), across many random blocks', () => {
     const t = setup();
     const sessions = Array.from({ length: 400 }, (_, i) => t.hub.signIn(`u${i}`, 'parley', { deliver: noop, close: noop }));
     const ids = new Set(sessions.map((s) => s.id));
@@ -268,7 +268,8 @@ describe('signing in', () => {
     expect(tokens.size).toBe(400);
     for (const s of sessions) {
       expect(s.id).toMatch(/^u[A-Za-z0-9_-]{12}$/);
-      expect(s.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(s.token.startsWith(`${s.id}.`)).toBe(true);
+      expect(s.token.slice(s.id.length + 1)).toMatch(/^[A-Za-z0-9_-]{32}$/);
     }
   });
 
@@ -1056,6 +1057,33 @@ describe('detach, grace and end', () => {
     expect((await userErrorAsync(t.hub.resume('no-such-token', undefined, s))).code).toBe(
       ErrorCode.resumeFailed,
     );
+  });
+
+  it("finds a session by its token only with the token's whole secret", async () => {
+    fakeTimers();
+    const t = setup();
+    const [ann, bob] = t.users('Ann', 'Bob');
+    const token = bob!.session.token;
+    const secret = token.slice(token.indexOf('.') + 1);
+    expect(t.hub.findByToken(token)).toBe(bob!.session);
+    const wrong = [
+      `${bob!.session.id}.${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`,
+      `${bob!.session.id}.${secret.slice(1)}`,
+      `${bob!.session.id}.${secret}x`,
+      `${bob!.session.id}.`,
+      `${ann!.session.id}.${secret}`,
+      secret,
+      `.${secret}`,
+      `${token}.${secret}`,
+    ];
+    for (const guess of wrong) expect(t.hub.findByToken(guess), guess).toBeUndefined();
+    t.hub.detach(bob!.session, bob!.sink);
+    for (const guess of wrong) {
+      expect((await userErrorAsync(t.hub.resume(guess, undefined, t.sink('guess')))).code, guess).toBe(
+        ErrorCode.resumeFailed,
+      );
+    }
+    expect((await t.hub.resume(token, undefined, t.sink('bob again'))).id).toBe(bob!.session.id);
   });
 
   it("ignores a detach from a connection that is no longer the session's", () => {

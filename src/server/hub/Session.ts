@@ -113,10 +113,19 @@ export class Session {
     readonly id: string,
     public name: string,
     readonly kind: MemberKind,
-    readonly token: string,
+    /** The random part of the session's token (see `token`). */
+    readonly secret: string,
     sink: SessionSink,
   ) {
     this.sink = sink;
+  }
+
+  /**
+   * What the client resumes with: the user id, a dot and the secret. Built when asked for (a
+   * welcome, another instance's news) rather than kept, since it repeats the id.
+   */
+  get token(): string {
+    return `${this.id}.${this.secret}`;
   }
 
   /** Legacy clients have no ring or decline: a call to them is accepted at once. */
