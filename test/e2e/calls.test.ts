@@ -68,15 +68,6 @@ async function expectOneOfferOneAnswer(caller: Client, callee: Client): Promise<
 }
 
 /** Alice calls bob with video, bob answers with voice only: both active, sound both ways. */
-async function answerVideoWithVoice(a: Client, b: Client): Promise<void> {
-  await a.call('bob', 'video');
-  await b.waitForCallState('incoming');
-  await b.page.getByTestId('accept-audio').click();
-  await waitBothActive(a, b);
-  await expectMediaFlowing(a, ['audio']);
-  await expectMediaFlowing(b, ['audio']);
-}
-
 describe('calls in the browser', () => {
   it('a video call carries audio and video both ways; the callee hangs up', async () => {
     const [a, b] = await e2e.pair();
@@ -328,7 +319,7 @@ describe('calls in the browser', () => {
     await openAll();
     await record(a);
     await record(b);
-    await answerVideoWithVoice(a, b);
+    await startCall(a, b, { answer: 'audio', flowing: 'both' });
     // One connection: alice's offer made while it rang, bob's answer; no second negotiation.
     const descriptions = async (c: Client) => (await frames(c)).filter((f) => f.startsWith('sent signal:'));
     expect(await descriptions(a)).toEqual(['sent signal:offer']);
@@ -350,7 +341,7 @@ describe('calls in the browser', () => {
     await shapeLink(a, { delayMs: 400 });
     await a.waitForMember('bob');
     await record(b);
-    await answerVideoWithVoice(a, b);
+    await startCall(a, b, { answer: 'audio', flowing: 'both' });
     expect((await frames(b)).filter((f) => f.startsWith('sent signal:') || f === 'sent callAccept')).toEqual(['sent callAccept', 'sent signal:answer']);
     await b.page.getByTestId('hangup').click();
     await a.waitForCallState('ended');

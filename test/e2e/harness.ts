@@ -379,8 +379,10 @@ export function useBrowserAndServer(opts: UseOptions = {}): E2E {
 }
 
 export interface CallOptions {
-  /** The call's kind; the callee accepts with the same. Video unless given. */
+  /** The call's kind. Video unless given. */
   media?: 'audio' | 'video';
+  /** What the callee accepts with: the call's kind unless given ('audio' answers a video call with voice). */
+  answer?: 'audio' | 'video';
   /** Whose inbound media (audio, and video for a video call) to wait for once active. */
   flowing?: 'caller' | 'callee' | 'both' | 'none';
 }
@@ -462,12 +464,13 @@ export async function shapeLink(c: Client, opts: { delayMs?: number; hold?: stri
 /** The caller calls the callee, who accepts; resolves once both are active (and media flows). */
 export async function startCall(caller: Client, callee: Client, opts: CallOptions = {}): Promise<void> {
   const media = opts.media ?? 'video';
+  const answer = media === 'video' ? (opts.answer ?? media) : 'audio';
   const flowing = opts.flowing ?? 'none';
   await caller.call(callee.name, media);
   await callee.waitForCallState('incoming');
-  await callee.page.getByTestId(media === 'video' ? 'accept-video' : 'accept-audio').click();
+  await callee.page.getByTestId(answer === 'video' ? 'accept-video' : 'accept-audio').click();
   await waitBothActive(caller, callee);
-  const kinds: ('audio' | 'video')[] = media === 'video' ? ['audio', 'video'] : ['audio'];
+  const kinds: ('audio' | 'video')[] = answer === 'video' ? ['audio', 'video'] : ['audio'];
   if (flowing === 'caller' || flowing === 'both') await expectMediaFlowing(caller, kinds);
   if (flowing === 'callee' || flowing === 'both') await expectMediaFlowing(callee, kinds);
 }

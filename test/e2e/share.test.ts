@@ -142,12 +142,7 @@ describe('screen sharing', () => {
   });
   it('after a voice answer to a video call, either side shares a screen and the other sees it', async () => {
     const [a, b] = await e2e.pair();
-    await a.call('bob', 'video');
-    await b.waitForCallState('incoming');
-    await b.page.getByTestId('accept-audio').click();
-    await a.waitForCallState('active');
-    await b.waitForCallState('active');
-    await expectMediaFlowing(b, ['audio']);
+    await startCall(a, b, { answer: 'audio', flowing: 'callee' });
     for (const c of [a, b]) await expect.poll(() => sendingVideo(c.page)).toBe('none');
     // Alice's video sender stayed from the video call, idle: her screen takes it without an offer.
     const before = await descriptions(a.page);
